@@ -1,0 +1,185 @@
+import os from 'node:os'
+import type { Readable } from 'node:stream'
+import type { Logger } from 'pino'
+import type pg from 'pg'
+import { SyncError } from './errors'
+import type { DatasetSpec } from './dataset'
+import type { Progress } from './report/types'
+
+/** A catalog table the blueprint mapping looks in, in priority order. */
+export interface CatalogTable {
+  /** MySQL table name (validated, quoted). */
+  table: string
+  /** Kind label stored in `print_table` and used by `exclude` (default: the table name). */
+  kind?: string
+  idColumn?: string
+  externalColumn?: string
+}
+
+export interface MappingOptions {
+  /** Where blueprint ids are resolved. Default: 'mysql' when mysqlUrl is set, 'file' when catalogFile is set, else 'none'. */
+  source?: 'none' | 'file' | 'mysql'
+  mysqlUrl?: string
+  /** CSV or NDJSON of cardtrader_id, print_id, table. */
+  catalogFile?: string
+  tables?: CatalogTable[]
+  /** Kinds (table kinds) to exclude: their products are counted as excluded, not written. */
+  exclude?: string[]
+  /** What to do with a product whose blueprint maps nowhere. */
+  unmapped?: 'skip' | 'keep'
+  /** Max MySQL connections for the whole engine. */
+  poolSize?: number
+  /** Deadline for one batch of catalog lookups. */
+  lookupTimeoutMs?: number
+  /** LRU capacity in blueprints. */
+  cacheSize?: number
+}
+
+/** Settings shared by every sync of one engine (pools, threads, caches). */
+export interface EngineOptions {
+  /** PostgreSQL connection string. Fallback: DATABASE_URL, then PG* variables, then postgres://127.0.0.1:5432/test. */
+  databaseUrl?: string
+  /** Use the host's own pg.Pool instead of creating one. */
+  pgPool?: pg.Pool
+  /** Max PostgreSQL connections for the whole engine. */
+  pgPoolSize?: number
+  /** Worker threads. */
+  workers?: number
+  /** COPY connections per sync (the first also holds the scope lock and runs the merge). */
+  writers?: number
+  /** Target bytes of input per partition handed to a worker. */
+  partitionBytes?: number
+  /** Partitions in flight (read, transforming, or waiting for a writer) per sync. */
+  maxInFlight?: number
+  mapping?: MappingOptions
+  logger?: Logger
+}
+
+export interface SyncOptions extends EngineOptions {
+  /** A file path ('.gz' is gunzipped), '-' for stdin, or a readable stream of bytes. */
+  input: string | Readable
+  format?: 'auto' | 'json' | 'ndjson'
+  gzip?: boolean | 'auto'
+  /** A preset name or a dataset description. Default: 'cardtrader-inventory'. */
+  dataset?: string | DatasetSpec
+  /** Values of the dataset's scope columns, e.g. { user_id: '…' }. */
+  scope?: Record<string, string | number>
+  /** Shorthand for scope: { user_id }. */
+  userId?: string
+  mode?: 'mirror' | 'upsert'
+  /** NDJSON file receiving rejected records; null to keep none. Default: none (the report still counts them). */
+  rejectsFile?: string | null
+  /** Mirror mode refuses to delete more than this share of the scope's existing rows. */
+  maxDeleteRatio?: number
+  allowMassDelete?: boolean
+  /** When another sync holds the same scope: wait (up to lockTimeoutMs) or fail at once. */
+  lock?: 'wait' | 'fail'
+  lockTimeoutMs?: number
+  /** statement_timeout for the merge statements (0 = none). */
+  statementTimeoutMs?: number
+  /** Attempts for transient database failures (serialization, deadlock, connection loss). */
+  retries?: number
+  /** Cap on the total time spent retrying. */
+  retryMaxMs?: number
+  signal?: AbortSignal
+  onProgress?: (p: Progress) => void
+}
+
+const cpus = Math.max(1, os.availableParallelism?.() ?? os.cpus().length)
+
+export const defaults = {
+  pgPoolSize: 10,
+  workers: cpus,
+  writers: Math.min(2, cpus),
+  partitionBytes: 1 << 20,
+  maxInFlight: cpus * 2 + 2,
+  format: 'auto',
+  gzip: 'auto',
+  dataset: 'cardtrader-inventory',
+  mode: 'mirror',
+  rejectsFile: null,
+  maxDeleteRatio: 0.5,
+  allowMassDelete: false,
+  lock: 'wait',
+  lockTimeoutMs: 60_000,
+  statementTimeoutMs: 0,
+  retries: 3,
+  retryMaxMs: 30_000,
+  mapping: {
+    tables: [
+      { table: 'cards_prints', kind: 'cards_prints' },
+      { table: 'op_prints', kind: 'op_prints' },
+      { table: 'pk_prints', kind: 'pk_prints' },
+      { table: 'sealed_products', kind: 'sealed_products' },
+    ] as CatalogTable[],
+    exclude: [] as string[],
+    unmapped: 'skip',
+    poolSize: 4,
+    lookupTimeoutMs: 10_000,
+    cacheSize: 500_000,
+  },
+} as const
+
+function fail (option: string, rule: string): never {
+  throw new SyncError('BRX_ERR_OPTIONS_INVALID', `options.${option} ${rule}`, { option })
+}
+
+function positiveInt (o: Record<string, unknown>, k: string, prefix = ''): void {
+  const v = o[k]
+  if (v !== undefined && !(Number.isInteger(v) && (v as number) > 0)) fail(prefix + k, `must be a positive integer, got ${JSON.stringify(v)}.`)
+}
+
+function oneOf (o: Record<string, unknown>, k: string, values: readonly unknown[], prefix = ''): void {
+  const v = o[k]
+  if (v !== undefined && !values.includes(v)) fail(prefix + k, `must be one of ${values.map(x => JSON.stringify(x)).join(', ')}, got ${JSON.stringify(v)}.`)
+}
+
+export function validateEngineOptions (o: EngineOptions): void {
+  if (o == null || typeof o !== 'object') throw new SyncError('BRX_ERR_OPTIONS_INVALID', 'options must be an object.')
+  const r = o as Record<string, unknown>
+  for (const k of ['pgPoolSize', 'workers', 'writers', 'partitionBytes', 'maxInFlight']) positiveInt(r, k)
+  if (o.databaseUrl !== undefined && typeof o.databaseUrl !== 'string') fail('databaseUrl', 'must be a string.')
+  if (o.partitionBytes !== undefined && o.partitionBytes > 256 << 20) fail('partitionBytes', 'must be at most 256 MiB.')
+  const m = o.mapping as Record<string, unknown> | undefined
+  if (m !== undefined) {
+    if (m === null || typeof m !== 'object') fail('mapping', 'must be an object.')
+    oneOf(m, 'source', ['none', 'file', 'mysql'], 'mapping.')
+    oneOf(m, 'unmapped', ['skip', 'keep'], 'mapping.')
+    for (const k of ['poolSize', 'lookupTimeoutMs', 'cacheSize']) positiveInt(m, k, 'mapping.')
+    if (m.source === 'mysql' && typeof m.mysqlUrl !== 'string' && process.env.MYSQL_URL === undefined) fail('mapping.mysqlUrl', 'is required when mapping.source is "mysql" (or set MYSQL_URL).')
+    if (m.source === 'file' && typeof m.catalogFile !== 'string') fail('mapping.catalogFile', 'is required when mapping.source is "file".')
+    if (m.tables !== undefined && (!Array.isArray(m.tables) || m.tables.length === 0)) fail('mapping.tables', 'must be a non-empty array.')
+    if (m.exclude !== undefined && !(Array.isArray(m.exclude) && m.exclude.every(x => typeof x === 'string'))) fail('mapping.exclude', 'must be an array of kind names.')
+  }
+}
+
+export function validateSyncOptions (o: SyncOptions): void {
+  validateEngineOptions(o)
+  const r = o as unknown as Record<string, unknown>
+  if (o.input === undefined || o.input === null || (typeof o.input !== 'string' && typeof (o.input as Readable).pipe !== 'function')) {
+    fail('input', 'must be a file path, "-" for stdin, or a readable stream.')
+  }
+  if (typeof o.input === 'string' && o.input.length === 0) fail('input', 'must not be empty.')
+  oneOf(r, 'format', ['auto', 'json', 'ndjson'])
+  oneOf(r, 'gzip', [true, false, 'auto'])
+  oneOf(r, 'mode', ['mirror', 'upsert'])
+  oneOf(r, 'lock', ['wait', 'fail'])
+  for (const k of ['lockTimeoutMs', 'retryMaxMs']) positiveInt(r, k)
+  if (o.retries !== undefined && !(Number.isInteger(o.retries) && o.retries >= 0)) fail('retries', `must be an integer >= 0, got ${JSON.stringify(o.retries)}.`)
+  if (o.statementTimeoutMs !== undefined && !(Number.isInteger(o.statementTimeoutMs) && o.statementTimeoutMs >= 0)) fail('statementTimeoutMs', 'must be an integer >= 0.')
+  if (o.maxDeleteRatio !== undefined && !(typeof o.maxDeleteRatio === 'number' && o.maxDeleteRatio >= 0 && o.maxDeleteRatio <= 1)) fail('maxDeleteRatio', `must be a number between 0 and 1, got ${JSON.stringify(o.maxDeleteRatio)}.`)
+  if (o.rejectsFile !== undefined && o.rejectsFile !== null && typeof o.rejectsFile !== 'string') fail('rejectsFile', 'must be a path or null.')
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') fail('onProgress', 'must be a function.')
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) fail('signal', 'must be an AbortSignal.')
+  if (o.userId !== undefined && typeof o.userId !== 'string') fail('userId', 'must be a string (a uuid).')
+  if (o.scope !== undefined && (o.scope === null || typeof o.scope !== 'object')) fail('scope', 'must be an object of scope column values.')
+}
+
+/** The one place environment variables are read. */
+export function connectionFromEnv (o: { databaseUrl?: string }): string | undefined {
+  return o.databaseUrl ?? process.env.DATABASE_URL ?? (process.env.PGHOST !== undefined || process.env.PGDATABASE !== undefined ? undefined : 'postgres://127.0.0.1:5432/test')
+}
+
+export function mysqlUrlFromEnv (m: MappingOptions | undefined): string | undefined {
+  return m?.mysqlUrl ?? process.env.MYSQL_URL
+}

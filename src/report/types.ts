@@ -1,0 +1,76 @@
+/** What a sync returns and stores in `sync_runs.report`. Every input row is accounted for:
+ *  read = valid + rejected
+ *  valid = written + duplicates + unmapped + excluded
+ *  written = inserted + updated + unchanged            */
+export interface RowCounts {
+  read: number
+  valid: number
+  rejected: number
+  duplicates: number
+  unmapped: number
+  excluded: number
+  written: number
+  inserted: number
+  updated: number
+  unchanged: number
+  deleted: number
+}
+
+export interface MappingReport {
+  source: 'none' | 'file' | 'mysql'
+  mapped: number
+  unmapped: number
+  excluded: number
+  distinctBlueprints: number
+  cacheHits: number
+  cacheMisses: number
+  roundTrips: number
+  rowsFetched: number
+  lookupMs: number
+}
+
+export interface SyncReport {
+  runId: string
+  dataset: string
+  mode: 'mirror' | 'upsert'
+  scope: Record<string, string | number>
+  status: 'succeeded'
+  rows: RowCounts
+  /** Rejections by reason (stable reason codes, see README "Reject reasons"). */
+  rejectReasons: Record<string, number>
+  rejectsFile: string | null
+  mapping: MappingReport
+  bytesRead: number
+  partitions: number
+  /** Wall-clock milliseconds per phase. `load` = read + transform + COPY, which overlap. */
+  phases: { lock: number, load: number, merge: number, total: number }
+  /** CPU milliseconds spent in workers (summed over threads). */
+  workerCpuMs: number
+  rowsPerSecond: number
+  fastPath: boolean
+  attempts: number
+}
+
+export interface Progress {
+  runId: string
+  phase: 'lock' | 'load' | 'merge' | 'done'
+  rowsRead: number
+  rowsWritten: number
+  bytesRead: number
+  /** Input size in bytes when known (a file), else null. */
+  bytesTotal: number | null
+  /** 0..100 when the input size is known, else null. */
+  percent: number | null
+}
+
+export interface Reject {
+  /** 1-based ordinal of the record in the input. */
+  row: number
+  /** Byte offset of the record in the (decompressed) input. */
+  offset: number
+  /** Stable reason code. */
+  reason: string
+  message: string
+  /** The raw record: parsed JSON when it parsed, else the raw text (truncated to 64 KiB). */
+  record: unknown
+}
