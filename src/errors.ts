@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   BRX_ERR_CATALOG_TIMEOUT: { exit: 6, summary: 'A catalog lookup exceeded `mapping.lookupTimeoutMs`. Nothing is written.' },
   BRX_ERR_WORKER_FAILED: { exit: 7, summary: 'A worker thread crashed or returned something unexpected. Nothing is written.' },
   BRX_ERR_CANCELLED: { exit: 130, summary: 'The sync was cancelled (AbortSignal, SIGINT or SIGTERM). COPY aborted, transaction rolled back, staging dropped.' },
+  BRX_ERR_ABANDONED: { exit: 70, summary: 'Stored in sync_runs.error_code, never thrown: a run found still "running" whose process died (its scope lock was free). The next sync of the scope marks it failed and drops its staging table.' },
   BRX_ERR_INTERNAL: { exit: 70, summary: 'A bug in brx-sync. Please report it with the log.' },
 } as const
 

@@ -177,7 +177,7 @@ export function validateSyncOptions (o: SyncOptions): void {
 
 /** The one place environment variables are read. */
 export function connectionFromEnv (o: { databaseUrl?: string }): string | undefined {
-  return o.databaseUrl ?? process.env.DATABASE_URL ?? (process.env.PGHOST !== undefined || process.env.PGDATABASE !== undefined ? undefined : 'postgres://127.0.0.1:5432/test')
+  return o.databaseUrl ?? process.env.DATABASE_URL ?? (process.env.PGHOST !== undefined || process.env.PGDATABASE !== undefined ? undefined : 'postgres://postgres@127.0.0.1:5432/test')
 }
 
 export function mysqlUrlFromEnv (m: MappingOptions | undefined): string | undefined {

@@ -1,0 +1,31 @@
+import type { ColumnSpec } from '../dataset/types'
+import type { BinaryWriter } from './binary-writer'
+
+/**
+ * Writes one value of a column. Values come from a normalizer that already
+ * validated them, so this is a plain dispatch: null -> NULL, else by type.
+ * jsonb takes the JSON text; timestamptz takes epoch milliseconds; date takes
+ * epoch days; int8 takes a number or bigint.
+ */
+export function writeValue (w: BinaryWriter, type: ColumnSpec['type'], v: unknown): void {
+  if (v === null || v === undefined) { w.null(); return }
+  switch (type) {
+    case 'int4': w.int4(v as number); return
+    case 'text': w.text(v as string); return
+    case 'int8': w.int8(v as number | bigint); return
+    case 'bool': w.bool(v as boolean); return
+    case 'jsonb': w.jsonb(v as string); return
+    case 'int2': w.int2(v as number); return
+    case 'float8': w.float8(v as number); return
+    case 'uuid': w.uuid(v as string); return
+    case 'timestamptz': w.timestamptz(v as number); return
+    case 'date': w.date(v as number); return
+  }
+}
+
+/** Writes a whole row (values aligned with `columns`) followed by the staging sequence number. */
+export function writeRow (w: BinaryWriter, columns: readonly ColumnSpec[], row: readonly unknown[], seq: number): void {
+  w.tuple(columns.length + 1)
+  for (let i = 0; i < columns.length; i++) writeValue(w, columns[i].type, row[i])
+  w.int4(seq)
+}

@@ -1,0 +1,67 @@
+import type pg from 'pg'
+import { SyncError } from '../errors'
+import type { MergeSql } from './sql'
+
+export interface MergeInput {
+  sql: MergeSql
+  scopeValues: Array<string | number>
+  mode: 'mirror' | 'upsert'
+  /** Rows in staging before dedup. */
+  staged: number
+  /** The main thread saw a repeated key hash: run the exact dedup. */
+  maybeDuplicates: boolean
+  maxDeleteRatio: number
+  allowMassDelete: boolean
+  statementTimeoutMs: number
+  /** Runs inside the transaction just before COMMIT (records the run as succeeded). */
+  beforeCommit: (counts: MergeCounts) => Promise<void>
+}
+
+export interface MergeCounts {
+  duplicates: number
+  inserted: number
+  updated: number
+  unchanged: number
+  deleted: number
+  fastPath: boolean
+}
+
+/**
+ * One transaction: readers see the old rows or the new ones, never a mix.
+ * The staging table is dropped inside the same transaction, so a crash before
+ * COMMIT leaves it for the next run to reap and a COMMIT leaves nothing.
+ */
+export async function runMerge (client: pg.ClientBase, m: MergeInput, dropStagingSql: string): Promise<MergeCounts> {
+  await client.query('BEGIN')
+  try {
+    if (m.statementTimeoutMs > 0) await client.query(`SET LOCAL statement_timeout = ${Math.floor(m.statementTimeoutMs)}`)
+    const duplicates = m.maybeDuplicates ? (await client.query(m.sql.dedup)).rowCount ?? 0 : 0
+    const written = m.staged - duplicates
+    // Fresh statistics inside the transaction: the anti-joins below are hash joins only if the
+    // planner knows how many rows staging holds (see README, "The merge").
+    await client.query(m.sql.analyze)
+    const has = (await client.query<{ has: boolean }>(m.sql.scopeHasRows, m.scopeValues)).rows[0].has
+    let inserted = 0; let updated = 0; let deleted = 0
+    if (!has) {
+      inserted = (await client.query(m.sql.insertAll, m.scopeValues)).rowCount ?? 0
+    } else {
+      updated = (await client.query(m.sql.update, m.scopeValues)).rowCount ?? 0
+      inserted = (await client.query(m.sql.insert, m.scopeValues)).rowCount ?? 0
+      if (m.mode === 'mirror') deleted = (await client.query(m.sql.delete, m.scopeValues)).rowCount ?? 0
+    }
+    const unchanged = written - inserted - updated
+    const existing = updated + unchanged + deleted
+    if (deleted > 0 && !m.allowMassDelete && deleted > m.maxDeleteRatio * existing) {
+      throw new SyncError('BRX_ERR_WIPE_GUARD',
+        `Mirror mode would delete ${deleted} of the scope's ${existing} rows (${(100 * deleted / existing).toFixed(1)}%), more than maxDeleteRatio ${m.maxDeleteRatio}; nothing was changed. Check the export, or pass allowMassDelete.`)
+    }
+    const counts = { duplicates, inserted, updated, unchanged, deleted, fastPath: !has }
+    await m.beforeCommit(counts)
+    await client.query(dropStagingSql)
+    await client.query('COMMIT')
+    return counts
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {})
+    throw err
+  }
+}

@@ -1,0 +1,59 @@
+import fs from 'node:fs'
+import zlib from 'node:zlib'
+import { Readable } from 'node:stream'
+import { SyncError } from '../errors'
+
+export interface OpenedSource {
+  stream: Readable
+  name: string
+  /** Size on disk when the input is a plain file (compressed size for .gz). */
+  size: number | null
+  /** Bytes consumed from disk, for progress on gzip input. */
+  rawBytes: () => number
+  /** True when the same input can be read again (a retry may restart the load). */
+  reopenable: boolean
+}
+
+
+/** Opens a path, '-' (stdin) or a stream; gunzips by extension ('auto') or when told to. */
+export async function openSource (input: string | Readable, gzip: boolean | 'auto'): Promise<OpenedSource> {
+  let raw: Readable
+  let name: string
+  let size: number | null = null
+  let reopenable = false
+  let gz = gzip === true
+  if (typeof input === 'string' && input !== '-') {
+    name = input
+    try {
+      const st = await fs.promises.stat(input)
+      if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EISDIR' })
+      size = st.size
+    } catch (err) {
+      throw new SyncError('BRX_ERR_INPUT_UNREADABLE', `Input file ${input} cannot be read: ${(err as Error).message}.`, { cause: err, file: input })
+    }
+    raw = fs.createReadStream(input, { highWaterMark: 256 * 1024 })
+    reopenable = true
+    if (gzip === 'auto') gz = /\.gz$/i.test(input)
+  } else {
+    name = input === '-' ? 'stdin' : 'input stream'
+    raw = input === '-' ? process.stdin : input as Readable
+  }
+  // Not a 'data' listener: that would switch the stream to flowing mode before the consumer reads.
+  const rawBytes = (): number => (raw as fs.ReadStream).bytesRead ?? 0
+  let stream: Readable = raw
+  if (gz) {
+    const gunzip = zlib.createGunzip({ chunkSize: 256 * 1024 })
+    raw.on('error', err => gunzip.destroy(err))
+    stream = raw.pipe(gunzip)
+  }
+  stream.on('error', () => { /* surfaced by the consumer's iterator */ })
+  return { stream, name, size, rawBytes, reopenable }
+}
+
+export function sourceError (err: unknown, name: string): SyncError {
+  if (err instanceof SyncError) return err
+  const e = err as { code?: string, message?: string }
+  const what = e?.code?.startsWith('Z_') === true ? 'is not valid gzip or is truncated' : 'cannot be read'
+  return new SyncError('BRX_ERR_INPUT_UNREADABLE', `Input ${name} ${what}: ${e?.message ?? String(err)}.`, { cause: err, file: name })
+}
+

@@ -1,0 +1,35 @@
+import fs from 'node:fs'
+import { once } from 'node:events'
+import { SyncError } from '../errors'
+import type { Reject } from './types'
+
+/** NDJSON of rejected, unmapped and excluded records: one line each, written per partition. */
+export class RejectsFile {
+  private stream: fs.WriteStream | null
+  private failed: Error | null = null
+
+  constructor (readonly path: string | null) {
+    this.stream = path === null ? null : fs.createWriteStream(path)
+    this.stream?.on('error', err => { this.failed = err })
+  }
+
+  async write (rejects: Reject[]): Promise<void> {
+    if (this.stream === null || rejects.length === 0) return
+    this.check()
+    let s = ''
+    for (const r of rejects) s += JSON.stringify(r) + '\n'
+    if (!this.stream.write(s)) await once(this.stream, 'drain')
+  }
+
+  async close (): Promise<void> {
+    if (this.stream === null) return
+    const st = this.stream
+    this.stream = null
+    await new Promise<void>(resolve => st.end(resolve))
+    this.check()
+  }
+
+  private check (): void {
+    if (this.failed !== null) throw new SyncError('BRX_ERR_OPTIONS_INVALID', `options.rejectsFile ${String(this.path)} cannot be written: ${this.failed.message}.`, { cause: this.failed, option: 'rejectsFile', file: this.path ?? undefined })
+  }
+}

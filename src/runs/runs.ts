@@ -1,0 +1,86 @@
+import os from 'node:os'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type pg from 'pg'
+import { SyncError, fromPgError, redact } from '../errors'
+
+/**
+ * sync_runs bookkeeping and the per-scope advisory lock. The lock is a
+ * session-level pg advisory lock keyed on (target table, scope), held by the
+ * sync's control connection from start to commit: two syncs of one user never
+ * interleave, syncs of different users never wait on each other.
+ */
+export function scopeKey (scope: Record<string, string | number>): string {
+  return JSON.stringify(Object.fromEntries(Object.keys(scope).sort().map(k => [k, scope[k]])))
+}
+
+const TRY_LOCK = 'SELECT pg_try_advisory_lock(hashtext($1), hashtext($2)) AS ok'
+
+export async function acquireScopeLock (client: pg.ClientBase, table: string, scope: string,
+  opts: { wait: boolean, timeoutMs: number, signal?: AbortSignal }): Promise<void> {
+  const deadline = Date.now() + opts.timeoutMs
+  let delay = 25
+  for (;;) {
+    if (opts.signal?.aborted === true) throw new SyncError('BRX_ERR_CANCELLED', 'The sync was cancelled while waiting for the scope lock.')
+    const { rows } = await client.query<{ ok: boolean }>(TRY_LOCK, [table, scope])
+    if (rows[0].ok) return
+    if (!opts.wait) throw new SyncError('BRX_ERR_SCOPE_BUSY', `Another sync of ${table} holds the scope ${scope}; lock: "fail" was chosen.`, { table })
+    if (Date.now() >= deadline) throw new SyncError('BRX_ERR_SCOPE_BUSY', `Another sync of ${table} held the scope ${scope} for longer than lockTimeoutMs (${opts.timeoutMs} ms).`, { table })
+    await sleep(Math.min(delay, Math.max(1, deadline - Date.now())))
+    delay = Math.min(delay * 2, 500)
+  }
+}
+
+export async function releaseScopeLock (client: pg.ClientBase, table: string, scope: string): Promise<void> {
+  await client.query('SELECT pg_advisory_unlock(hashtext($1), hashtext($2))', [table, scope])
+}
+
+export async function insertRun (client: pg.ClientBase, r: { id: string, dataset: string, scope: string, mode: string, staging: string }): Promise<void> {
+  try {
+    await client.query(
+      `INSERT INTO sync_runs (id, dataset, scope, mode, status, pid, host, staging_table)
+       VALUES ($1, $2, $3::jsonb, $4, 'running', $5, $6, $7)`,
+      [r.id, r.dataset, r.scope, r.mode, process.pid, os.hostname(), r.staging])
+  } catch (err) {
+    throw fromPgError(err, 'Recording the run in sync_runs')
+  }
+}
+
+export const PROGRESS_SQL = 'UPDATE sync_runs SET progress = $2::jsonb, heartbeat_at = now() WHERE id = $1'
+export const SUCCEED_SQL = "UPDATE sync_runs SET status = 'succeeded', finished_at = now(), heartbeat_at = now(), report = $2::jsonb, progress = $3::jsonb WHERE id = $1"
+
+export async function failRun (client: pg.ClientBase, id: string, err: SyncError): Promise<void> {
+  const status = err.code === 'BRX_ERR_CANCELLED' ? 'cancelled' : 'failed'
+  await client.query(
+    'UPDATE sync_runs SET status = $2, finished_at = now(), error_code = $3, error_message = $4 WHERE id = $1',
+    [id, status, err.code, redact(err.message)])
+}
+
+/**
+ * Runs of this scope still marked running while we hold the scope lock can
+ * only be dead (their process held the lock until it died): mark them failed
+ * and drop their staging tables.
+ */
+export async function reapAbandoned (client: pg.ClientBase, dataset: string, scope: string, me: string): Promise<number> {
+  const { rows } = await client.query<{ id: string, staging_table: string | null }>(
+    "SELECT id, staging_table FROM sync_runs WHERE status = 'running' AND dataset = $1 AND scope = $2::jsonb AND id <> $3",
+    [dataset, scope, me])
+  for (const r of rows) {
+    if (r.staging_table !== null) await dropStaging(client, r.staging_table)
+    await client.query(
+      "UPDATE sync_runs SET status = 'failed', finished_at = now(), error_code = 'BRX_ERR_ABANDONED', error_message = 'The process running this sync died; found by a later sync of the same scope.' WHERE id = $1 AND status = 'running'",
+      [r.id])
+  }
+  return rows.length
+}
+
+/** Staging tables are named by brx-sync itself (brx_staging.s_<run id hex>); anything else is refused. */
+export function stagingName (runId: string): string {
+  return `brx_staging.s_${runId.replace(/-/g, '')}`
+}
+
+const STAGING = /^brx_staging\.s_[0-9a-f]{32}$/
+
+export async function dropStaging (client: pg.ClientBase, name: string): Promise<void> {
+  if (!STAGING.test(name)) return
+  await client.query(`DROP TABLE IF EXISTS ${name}`)
+}

@@ -1,0 +1,167 @@
+import { isUtf8 } from 'node:buffer'
+import type { DatasetSpec } from '../dataset/types'
+import { BinaryWriter, writeRow } from '../encode'
+import type { Reject } from '../report/types'
+import { keyHash } from './key-hash'
+import { normalizers } from './normalizers'
+import { Rejection } from './values'
+
+/**
+ * The worker's whole job for one partition, as a pure function:
+ * parse -> normalize/validate -> map -> hash keys -> encode binary COPY tuples.
+ * workers/transform.ts only wires it to Piscina and the mapping port.
+ */
+export interface TransformTask {
+  data: Uint8Array
+  offsets: Uint32Array
+  firstRow: number
+  byteOffset: number
+  dataset: DatasetSpec
+  /** Include the raw record in rejects (a rejects file is being written). */
+  keepRaw: boolean
+  /** Mapping on: what to do with blueprints that map nowhere. */
+  unmapped: 'skip' | 'keep' | null
+}
+
+/** The mapping stage's answer for a partition's distinct ids (see src/map). */
+export interface MappingAnswer {
+  printIds: Int32Array
+  /** 0 = unmapped, else 1 + index into kindNames. */
+  kinds: Uint8Array
+  kindNames: string[]
+  /** excluded[kind] = 1 when that kind is excluded. */
+  excluded: Uint8Array
+}
+
+export type ResolveFn = (ids: Int32Array) => Promise<MappingAnswer>
+
+export interface TransformResult {
+  tuples: Uint8Array
+  hashes: Float64Array
+  /** Rows encoded into tuples. */
+  rows: number
+  valid: number
+  rejected: number
+  mapped: number
+  unmapped: number
+  excluded: number
+  /** Rejected, unmapped (skipped) and excluded records, in input order. */
+  rejects: Reject[]
+  reasons: Record<string, number>
+  cpuMs: number
+}
+
+const MAX_RAW = 64 * 1024
+
+export async function transformPartition (task: TransformTask, resolve?: ResolveFn): Promise<TransformResult> {
+  const t0 = process.cpuUsage()
+  const { data, offsets, dataset } = task
+  const normalize = normalizers[dataset.normalizer]
+  if (normalize === undefined) throw new Error(`unknown normalizer "${dataset.normalizer}"`)
+  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+  const count = offsets.length / 2
+  const allUtf8 = isUtf8(buf)
+  const rows: unknown[][] = []
+  const rowNos: number[] = []
+  /** Parsed records of valid rows, kept only to list unmapped/excluded ones in the rejects file. */
+  const recs: unknown[] = []
+  const rejects: Reject[] = []
+  const reasons: Record<string, number> = {}
+  /** `counted`: a rejection proper; unmapped and excluded records are listed but counted apart. */
+  const reject = (i: number, reason: string, message: string, record: unknown, counted = true): void => {
+    if (counted) reasons[reason] = (reasons[reason] ?? 0) + 1
+    rejects.push({ row: task.firstRow + i, offset: task.byteOffset + offsets[2 * i], reason, message, record: task.keepRaw ? record : undefined })
+  }
+  const width = dataset.columns.length
+
+  for (let i = 0; i < count; i++) {
+    const s = offsets[2 * i]; const e = offsets[2 * i + 1]
+    if (!allUtf8 && !isUtf8(buf.subarray(s, e))) {
+      reject(i, 'invalid_utf8', 'the record is not valid UTF-8.', rawText(buf, s, e))
+      continue
+    }
+    let rec: unknown
+    try {
+      rec = JSON.parse(buf.toString('utf8', s, e))
+    } catch (err) {
+      reject(i, 'malformed_json', `the record is not valid JSON: ${(err as Error).message}.`, rawText(buf, s, e))
+      continue
+    }
+    const out = new Array<unknown>(width)
+    try {
+      normalize(rec, out)
+    } catch (err) {
+      if (!(err instanceof Rejection)) throw err
+      reject(i, err.reason, err.message, rec)
+      continue
+    }
+    rows.push(out)
+    rowNos.push(i)
+    if (task.keepRaw) recs.push(rec)
+  }
+  const valid = rows.length
+
+  // Mapping: one round trip to the main thread per partition with the distinct ids.
+  let keep: Uint8Array | null = null
+  let mapped = 0; let unmapped = 0; let excluded = 0
+  const mapping = dataset.mapping
+  if (mapping !== undefined && task.unmapped !== null && resolve !== undefined && valid > 0) {
+    const cols = dataset.columns.map(c => c.name)
+    const from = cols.indexOf(mapping.from); const toId = cols.indexOf(mapping.to[0]); const toKind = cols.indexOf(mapping.to[1])
+    const distinct = new Map<number, number>()
+    for (const r of rows) { const id = r[from] as number; if (!distinct.has(id)) distinct.set(id, distinct.size) }
+    const ids = Int32Array.from(distinct.keys())
+    const ans = await resolve(ids)
+    keep = new Uint8Array(valid)
+    for (let j = 0; j < valid; j++) {
+      const r = rows[j]
+      const k = distinct.get(r[from] as number) as number
+      const kind = ans.kinds[k]
+      if (kind === 0) {
+        unmapped++
+        if (task.unmapped === 'keep') { keep[j] = 1; continue }
+        reject(rowNos[j], 'unmapped_blueprint', `${mapping.from} ${String(r[from])} maps to no catalog entry.`, recs[j], false)
+        continue
+      }
+      if (ans.excluded[kind] === 1) {
+        excluded++
+        reject(rowNos[j], 'excluded_kind', `${mapping.from} ${String(r[from])} belongs to the excluded kind ${ans.kindNames[kind - 1]}.`, recs[j], false)
+        continue
+      }
+      mapped++
+      r[toId] = ans.printIds[k]
+      r[toKind] = ans.kindNames[kind - 1]
+      keep[j] = 1
+    }
+  }
+
+  const w = new BinaryWriter(Math.max(4096, Math.ceil(data.byteLength * 0.6)))
+  const hashes = new Float64Array(valid)
+  const keyIdx = dataset.key.map(k => dataset.columns.findIndex(c => c.name === k))
+  let n = 0
+  for (let j = 0; j < valid; j++) {
+    if (keep !== null && keep[j] === 0) continue
+    const r = rows[j]
+    writeRow(w, dataset.columns, r, task.firstRow + rowNos[j])
+    hashes[n++] = keyHash(keyIdx.length === 2 ? `${String(r[keyIdx[0]])}\u0001${String(r[keyIdx[1]])}` : keyIdx.map(x => String(r[x])).join('\u0001'))
+  }
+  if (keep !== null) rejects.sort((a, b) => a.row - b.row)
+  const cpu = process.cpuUsage(t0)
+  return {
+    tuples: w.finish(),
+    hashes: hashes.subarray(0, n),
+    rows: n,
+    valid,
+    rejected: count - valid,
+    mapped,
+    unmapped,
+    excluded,
+    rejects,
+    reasons,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+  }
+}
+
+function rawText (buf: Buffer, s: number, e: number): string {
+  return buf.toString('utf8', s, Math.min(e, s + MAX_RAW))
+}

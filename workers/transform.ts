@@ -1,0 +1,32 @@
+/**
+ * Piscina entry: one partition in, encoded COPY tuples out. All the work is
+ * in src/transform/partition.ts (a pure function, tested without threads);
+ * this file only connects the mapping port and moves the result buffers back
+ * to the main thread without copying them.
+ */
+import Piscina from 'piscina'
+import type { MessagePort } from 'node:worker_threads'
+import { transformPartition, type TransformTask, type MappingAnswer, type TransformResult } from '../src/transform/partition'
+
+type Task = TransformTask & { port?: MessagePort }
+
+function askMainThread (port: MessagePort) {
+  return async (ids: Int32Array): Promise<MappingAnswer> => await new Promise((resolve, reject) => {
+    port.once('message', (m: MappingAnswer | { error: string }) => {
+      if ('error' in m) reject(new Error(m.error)); else resolve(m)
+    })
+    port.postMessage(ids, [ids.buffer as ArrayBuffer])
+  })
+}
+
+export = async function transform (task: Task): Promise<TransformResult> {
+  try {
+    const r = await transformPartition(task, task.port !== undefined ? askMainThread(task.port) : undefined)
+    return Piscina.move({
+      get [Piscina.transferableSymbol] () { return [r.tuples.buffer, r.hashes.buffer] },
+      get [Piscina.valueSymbol] () { return r },
+    } as any) as unknown as TransformResult
+  } finally {
+    task.port?.close()
+  }
+}
