@@ -442,7 +442,7 @@ function buildReport (r: Resolved, o: SyncOptions, t: LoadTotals, c: MergeCounts
     mapped: t.mapped,
     unmapped: t.unmapped,
     excluded: t.excluded,
-    distinctBlueprints: m.cacheHits + m.cacheMisses,
+    lookups: m.cacheHits + m.cacheMisses,
     cacheHits: m.cacheHits,
     cacheMisses: m.cacheMisses,
     roundTrips: m.roundTrips,

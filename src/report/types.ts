@@ -21,7 +21,8 @@ export interface MappingReport {
   mapped: number
   unmapped: number
   excluded: number
-  distinctBlueprints: number
+  /** Blueprint ids resolved, summed over partitions (each partition asks once per distinct id). */
+  lookups: number
   cacheHits: number
   cacheMisses: number
   roundTrips: number
