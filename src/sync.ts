@@ -35,15 +35,16 @@ import { SyncError, fromPgError, isTransient, redact } from './errors'
 import type { Engine } from './engine'
 import { newMappingStats, type MappingStats } from './map'
 import { buildMergeSql, type MergeSql } from './merge/sql'
-import { runMerge, type MergeCounts } from './merge/merge'
+import { finishDirect, runMerge, type MergeCounts } from './merge/merge'
 import { defaults, validateSyncOptions, type SyncOptions } from './options'
 import { Partitioner, type Partition } from './read/partitioner'
 import { openSource, sourceError, type OpenedSource } from './read/source'
 import { RejectsFile } from './report/rejects'
 import type { MappingReport, Progress, SyncReport } from './report/types'
 import { PROGRESS_SQL, SUCCEED_SQL, acquireScopeLock, dropStaging, failRun, insertRun, reapAbandoned, releaseScopeLock, scopeKey, stagingName } from './runs/runs'
-import type { MappingAnswer, TransformResult, TransformTask } from './transform/partition'
+import type { MappingAnswer, TransformResult, TransformTask, TupleLayout } from './transform/partition'
 import { CopyWriter } from './write/copy-writer'
+import { DirectSink, StagingSink, type Sink } from './write/sinks'
 
 interface Resolved {
   runId: string
@@ -164,6 +165,7 @@ async function attemptSync (engine: Engine, o: SyncOptions, r: Resolved, attempt
   const phases = { lock: 0, load: 0, merge: 0, total: 0 }
   const mappingStats = newMappingStats()
   let source: OpenedSource | null = null
+  let directSink: DirectSink | null = null
   try {
     await checkSchema(control, r.dataset)
     const tLock = performance.now()
@@ -176,37 +178,56 @@ async function attemptSync (engine: Engine, o: SyncOptions, r: Resolved, attempt
     await insertRunRow(control, r, attempt)
     runInserted = true
     if (r.unmapped !== null) await engine.resolver.check(signal)
-    await control.query(r.sql.createStaging)
+
+    // A scope with no rows yet takes the direct path: one COPY straight into the target inside
+    // the merge transaction. Otherwise rows are staged and merged set-based.
+    const direct = !(await control.query<{ has: boolean }>(r.sql.scopeHasRows, r.scopeValues)).rows[0].has
+    let sink: Sink
+    if (direct) {
+      await control.query('BEGIN')
+      directSink = new DirectSink(new CopyWriter(control, r.sql.directCopy), r.runId)
+      sink = directSink
+    } else {
+      await control.query(r.sql.createStaging)
+      sink = new StagingSink(await openWriters(engine, o, r, clients))
+    }
+    const layout: TupleLayout = direct
+      ? { prefix: r.dataset.scope.map((c, i) => ({ type: c.type, value: r.scopeValues[i] })), seq: false }
+      : { prefix: [], seq: true }
 
     const tLoad = performance.now()
     source = await openSource(o.input, o.gzip ?? defaults.gzip)
-    const totals = await load(engine, o, r, source, clients, mappingStats)
+    const totals = await load(engine, o, r, source, sink, layout, mappingStats)
     phases.load = performance.now() - tLoad
-    r.log.info({ phase: 'load', ms: Math.round(phases.load), read: totals.read, staged: totals.staged, rejected: totals.rejected, partitions: totals.partitions }, 'load finished')
+    r.log.info({ phase: 'load', ms: Math.round(phases.load), read: totals.read, staged: totals.staged, rejected: totals.rejected, partitions: totals.partitions, direct }, 'load finished')
     if (aborted()) throw cancelled()
 
     const tMerge = performance.now()
     const report = (counts: MergeCounts): SyncReport => buildReport(r, o, totals, counts, mappingStats, engine, phases, attempt, t0)
+    const beforeCommit = async (c: MergeCounts): Promise<void> => {
+      phases.merge = performance.now() - tMerge
+      phases.total = performance.now() - t0
+      const rep = report(c)
+      await control.query(SUCCEED_SQL, [r.runId, JSON.stringify(rep), JSON.stringify(progressOf(r, 'done', rep.rows.read, rep.rows.written, rep.bytesRead, source?.size ?? null))])
+    }
     const onAbort = (): void => { void cancelBackend(engine, control) }
     signal?.addEventListener('abort', onAbort, { once: true })
     let counts: MergeCounts
     try {
-      counts = await runMerge(control, {
-        sql: r.sql,
-        scopeValues: r.scopeValues,
-        mode: r.mode,
-        staged: totals.staged,
-        maybeDuplicates: totals.maybeDuplicates,
-        maxDeleteRatio: o.maxDeleteRatio ?? defaults.maxDeleteRatio,
-        allowMassDelete: o.allowMassDelete ?? defaults.allowMassDelete,
-        statementTimeoutMs: o.statementTimeoutMs ?? defaults.statementTimeoutMs,
-        beforeCommit: async (c) => {
-          phases.merge = performance.now() - tMerge
-          phases.total = performance.now() - t0
-          const rep = report(c)
-          await control.query(SUCCEED_SQL, [r.runId, JSON.stringify(rep), JSON.stringify(progressOf(r, 'done', rep.rows.read, rep.rows.written, rep.bytesRead, source?.size ?? null))])
-        },
-      }, `DROP TABLE IF EXISTS ${r.staging}`)
+      const statementTimeoutMs = o.statementTimeoutMs ?? defaults.statementTimeoutMs
+      counts = directSink !== null
+        ? await finishDirect(control, { sql: r.sql, scopeValues: r.scopeValues, copied: directSink.copied, spilled: directSink.spilled, spillPath: directSink.spillPath, statementTimeoutMs, beforeCommit })
+        : await runMerge(control, {
+          sql: r.sql,
+          scopeValues: r.scopeValues,
+          mode: r.mode,
+          staged: totals.staged,
+          maybeDuplicates: totals.maybeDuplicates,
+          maxDeleteRatio: o.maxDeleteRatio ?? defaults.maxDeleteRatio,
+          allowMassDelete: o.allowMassDelete ?? defaults.allowMassDelete,
+          statementTimeoutMs,
+          beforeCommit,
+        }, `DROP TABLE IF EXISTS ${r.staging}`)
     } catch (err) {
       if (aborted()) throw cancelled()
       throw err
@@ -228,11 +249,25 @@ async function attemptSync (engine: Engine, o: SyncOptions, r: Resolved, attempt
     throw e
   } finally {
     source?.stream.destroy()
+    directSink?.cleanup()
     if (locked && broken === null) await releaseScopeLock(control, r.dataset.table, r.scopeJson).catch(() => {})
     // A client that saw an error is discarded rather than returned to the pool: its session
     // may still hold the scope lock or be mid-protocol.
     for (const c of clients) c.release(broken !== null ? true : undefined)
   }
+}
+
+/** The control connection writes; more writers only when the pool has room (never wait for one while holding one). */
+async function openWriters (engine: Engine, o: SyncOptions, r: Resolved, clients: pg.PoolClient[]): Promise<CopyWriter[]> {
+  const { pgPool, settings } = engine
+  const writers = [new CopyWriter(clients[0], r.sql.copy)]
+  const wanted = o.writers ?? settings.writers
+  for (let i = 1; i < wanted && (pgPool.idleCount > 0 || pgPool.totalCount < settings.pgPoolSize); i++) {
+    const c = await pgPool.connect()
+    clients.push(c)
+    writers.push(new CopyWriter(c, r.sql.copy))
+  }
+  return writers
 }
 
 async function insertRunRow (control: pg.PoolClient, r: Resolved, attempt: number): Promise<void> {
@@ -255,7 +290,8 @@ async function cleanupAfterFailure (engine: Engine, control: pg.PoolClient, r: R
   let client: pg.ClientBase = control
   let fresh: pg.PoolClient | null = null
   try {
-    await control.query('SELECT 1')
+    // The direct path fails inside its transaction: end it before anything else.
+    await control.query('ROLLBACK')
   } catch {
     fresh = await engine.pgPool.connect()
     client = fresh
@@ -280,31 +316,25 @@ function progressOf (r: Resolved, phase: Progress['phase'], rowsRead: number, ro
 }
 
 /**
- * Streams the input through the workers into staging. At most `maxInFlight`
- * partitions exist at once (being read, transformed, or waiting for a
- * writer): memory stays flat however large the input.
+ * Streams the input through the workers into the sink. At most `maxInFlight`
+ * partitions exist at once (being read, transformed, or waiting to be
+ * written): memory stays flat however large the input. Workers finish in any
+ * order; results are written in input order (a chain of promises), which is
+ * what lets the direct path tell a key's first occurrence from later ones.
  */
-async function load (engine: Engine, o: SyncOptions, r: Resolved, source: OpenedSource, clients: pg.PoolClient[], stats: MappingStats): Promise<LoadTotals> {
+async function load (engine: Engine, o: SyncOptions, r: Resolved, source: OpenedSource, sink: Sink, layout: TupleLayout, stats: MappingStats): Promise<LoadTotals> {
   const { pgPool, piscina, resolver, settings } = engine
   const signal = o.signal
   const totals: LoadTotals = { read: 0, valid: 0, rejected: 0, unmapped: 0, excluded: 0, mapped: 0, staged: 0, bytesRead: 0, partitions: 0, workerCpuMs: 0, reasons: {}, maybeDuplicates: false }
-  const writers: CopyWriter[] = [new CopyWriter(clients[0], r.sql.copy)]
-  const wanted = o.writers ?? settings.writers
-  for (let i = 1; i < wanted && (pgPool.idleCount > 0 || pgPool.totalCount < settings.pgPoolSize); i++) {
-    const c = await pgPool.connect()
-    clients.push(c)
-    writers.push(new CopyWriter(c, r.sql.copy))
-  }
   const rejects = new RejectsFile(o.rejectsFile ?? null)
   const partitioner = new Partitioner(o.format ?? defaults.format, o.partitionBytes ?? settings.partitionBytes, source.name)
-  const seen = new Set<number>()
   const abort = new AbortController()
   let failure: unknown = null
   const fail = (err: unknown): void => {
     if (failure !== null) return
     failure = err
     abort.abort()
-    for (const w of writers) w.abort(err instanceof Error ? err : new Error(String(err)))
+    sink.abort(err instanceof Error ? err : new Error(String(err)))
   }
   const onAbort = (): void => fail(new SyncError('BRX_ERR_CANCELLED', 'The sync was cancelled.'))
   if (signal?.aborted === true) onAbort()
@@ -313,13 +343,14 @@ async function load (engine: Engine, o: SyncOptions, r: Resolved, source: Opened
   const maxInFlight = o.maxInFlight ?? settings.maxInFlight
   let inFlight = 0
   let wake: (() => void) | null = null
-  const pending = new Set<Promise<void>>()
+  let chain: Promise<void> = Promise.resolve()
   let lastProgress = 0
+  let lastDbProgress = 0
   const progress = (): void => {
     const now = performance.now()
     if (now - lastProgress < 250) return
     lastProgress = now
-    const p = progressOf(r, 'load', totals.read, totals.staged, totals.bytesRead, source.size === null ? null : source.size)
+    const p = progressOf(r, 'load', totals.read, totals.staged, totals.bytesRead, source.size)
     if (source.size !== null) p.percent = Math.min(100, Math.round(1000 * source.rawBytes() / source.size) / 10)
     o.onProgress?.(p)
     // Progress in sync_runs only when a connection is idle: never wait for one, never per row.
@@ -328,12 +359,11 @@ async function load (engine: Engine, o: SyncOptions, r: Resolved, source: Opened
       pgPool.query(PROGRESS_SQL, [r.runId, JSON.stringify(p)]).catch(() => {})
     }
   }
-  let lastDbProgress = 0
 
-  const process = async (p: Partition): Promise<void> => {
+  const transform = async (p: Partition): Promise<TransformResult> => {
     const task: TransformTask & { port?: MessagePort } = {
       data: p.data, offsets: p.offsets, firstRow: p.firstRow, byteOffset: p.byteOffset,
-      dataset: r.dataset, keepRaw: o.rejectsFile != null, unmapped: r.unmapped,
+      dataset: r.dataset, keepRaw: o.rejectsFile != null, unmapped: r.unmapped, layout,
     }
     const transferList: any[] = [p.data.buffer, p.offsets.buffer]
     let mapError: unknown = null
@@ -353,9 +383,8 @@ async function load (engine: Engine, o: SyncOptions, r: Resolved, source: Opened
         })
       })
     }
-    let res: TransformResult
     try {
-      res = await piscina.run(task, { transferList, signal: abort.signal })
+      return await piscina.run(task, { transferList, signal: abort.signal })
     } catch (err) {
       if (mapError !== null) throw mapError
       if (failure !== null) throw failure
@@ -363,6 +392,9 @@ async function load (engine: Engine, o: SyncOptions, r: Resolved, source: Opened
     } finally {
       port1?.close()
     }
+  }
+
+  const write = async (p: Partition, res: TransformResult): Promise<void> => {
     totals.partitions++
     totals.read += p.count
     totals.valid += res.valid
@@ -372,19 +404,8 @@ async function load (engine: Engine, o: SyncOptions, r: Resolved, source: Opened
     totals.mapped += res.mapped
     totals.workerCpuMs += res.cpuMs
     for (const k in res.reasons) totals.reasons[k] = (totals.reasons[k] ?? 0) + res.reasons[k]
-    if (!totals.maybeDuplicates) {
-      for (let i = 0; i < res.hashes.length; i++) {
-        const h = res.hashes[i]
-        if (seen.has(h)) { totals.maybeDuplicates = true; seen.clear(); break }
-        seen.add(h)
-      }
-    }
     await rejects.write(res.rejects)
-    if (res.rows > 0) {
-      let w = writers[0]
-      for (const x of writers) if (x.backlog < w.backlog) w = x
-      await w.write(res.tuples)
-    }
+    await sink.write(res)
     totals.staged += res.rows
     progress()
   }
@@ -393,12 +414,15 @@ async function load (engine: Engine, o: SyncOptions, r: Resolved, source: Opened
     while (inFlight >= maxInFlight && failure === null) await new Promise<void>(resolve => { wake = resolve })
     if (failure !== null) return
     inFlight++
-    const job = process(p).catch(fail).finally(() => {
+    const result = transform(p)
+    result.catch(() => {}) // observed by the chain below; this only marks it handled meanwhile
+    chain = chain.then(async () => {
+      if (failure !== null) return
+      await write(p, await result)
+    }).catch(fail).finally(() => {
       inFlight--
-      pending.delete(job)
       const w = wake; wake = null; w?.()
     })
-    pending.add(job)
   }
 
   try {
@@ -417,14 +441,15 @@ async function load (engine: Engine, o: SyncOptions, r: Resolved, source: Opened
     } catch (err) {
       fail(err instanceof SyncError ? err : sourceError(err, source.name))
     }
-    while (pending.size > 0) await Promise.allSettled([...pending])
+    await chain
     if (failure !== null) throw failure
     try {
-      await Promise.all(writers.map(async w => await w.finish()))
+      await sink.finish()
     } catch (err) {
-      throw fromPgError(err, `COPY into ${r.staging}`)
+      throw fromPgError(err, `COPY into ${layout.seq ? r.staging : r.dataset.table}`)
     }
     await rejects.close()
+    totals.maybeDuplicates = sink.maybeDuplicates
     return totals
   } catch (err) {
     fail(err)

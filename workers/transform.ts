@@ -23,7 +23,7 @@ export = async function transform (task: Task): Promise<TransformResult> {
   try {
     const r = await transformPartition(task, task.port !== undefined ? askMainThread(task.port) : undefined)
     return Piscina.move({
-      get [Piscina.transferableSymbol] () { return [r.tuples.buffer, r.hashes.buffer] },
+      get [Piscina.transferableSymbol] () { return [r.tuples.buffer, r.hashes.buffer, r.tupleEnds.buffer] },
       get [Piscina.valueSymbol] () { return r },
     } as any) as unknown as TransformResult
   } finally {

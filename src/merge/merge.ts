@@ -1,4 +1,7 @@
+import fs from 'node:fs'
+import { pipeline } from 'node:stream/promises'
 import type pg from 'pg'
+import { from as copyFrom } from 'pg-copy-streams'
 import { SyncError } from '../errors'
 import type { MergeSql } from './sql'
 
@@ -58,6 +61,44 @@ export async function runMerge (client: pg.ClientBase, m: MergeInput, dropStagin
     const counts = { duplicates, inserted, updated, unchanged, deleted, fastPath: !has }
     await m.beforeCommit(counts)
     await client.query(dropStagingSql)
+    await client.query('COMMIT')
+    return counts
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {})
+    throw err
+  }
+}
+
+export interface DirectInput {
+  sql: MergeSql
+  scopeValues: Array<string | number>
+  /** Rows copied into the target (first occurrences of their keys). */
+  copied: number
+  /** Rows spilled as later occurrences of a key, and the file holding them. */
+  spilled: number
+  spillPath: string
+  statementTimeoutMs: number
+  beforeCommit: (counts: MergeCounts) => Promise<void>
+}
+
+/**
+ * Completes a first sync whose rows were COPYed straight into the target in
+ * the open transaction: applies the spilled later occurrences last-wins
+ * (a spilled row whose key was not copied — a hash collision — is inserted),
+ * records the run, and commits.
+ */
+export async function finishDirect (client: pg.ClientBase, m: DirectInput): Promise<MergeCounts> {
+  try {
+    if (m.statementTimeoutMs > 0) await client.query(`SET LOCAL statement_timeout = ${Math.floor(m.statementTimeoutMs)}`)
+    let lateInserted = 0
+    if (m.spilled > 0) {
+      await client.query(m.sql.lateTable)
+      await pipeline(fs.createReadStream(m.spillPath), client.query(copyFrom(m.sql.lateCopy)))
+      await client.query(m.sql.lateUpdate, m.scopeValues)
+      lateInserted = (await client.query(m.sql.lateInsert, m.scopeValues)).rowCount ?? 0
+    }
+    const counts: MergeCounts = { duplicates: m.spilled - lateInserted, inserted: m.copied + lateInserted, updated: 0, unchanged: 0, deleted: 0, fastPath: true }
+    await m.beforeCommit(counts)
     await client.query('COMMIT')
     return counts
   } catch (err) {

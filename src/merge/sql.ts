@@ -21,6 +21,13 @@ export interface MergeSql {
   insert: string
   insertAll: string
   delete: string
+  /** First sync of a scope: COPY straight into the target, scope values in every tuple. */
+  directCopy: string
+  /** Later occurrences of keys copied directly, applied last-wins before COMMIT. */
+  lateTable: string
+  lateCopy: string
+  lateUpdate: string
+  lateInsert: string
 }
 
 const PG_TYPE: Record<string, string> = {
@@ -45,7 +52,18 @@ export function buildMergeSql (d: DatasetSpec, staging: string): MergeSql {
   const insertVals = [...scopeParams, ...cols.map(c => `s.${c}`)].join(', ')
   const row = (alias: string): string => `(${cmp.map(c => `${alias}.${c}`).join(', ')})`
 
+  const late = 'brx_late'
+  const keyList = d.key.map(k => quoteIdent(k)).join(', ')
+  const lastWins = `(SELECT DISTINCT ON (${keyList}) * FROM ${late} ORDER BY ${keyList}, brx_ord DESC)`
   return {
+    directCopy: `COPY ${target} (${insertCols}) FROM STDIN (FORMAT binary)`,
+    lateTable: `CREATE TEMP TABLE ${late} (${[...d.scope, ...d.columns].map(c => `${quoteIdent(c.name)} ${PG_TYPE[c.type]}`).join(', ')}, brx_ord bigserial) ON COMMIT DROP`,
+    // brx_ord numbers the rows in COPY order, which is input order.
+    lateCopy: `COPY ${late} (${insertCols}) FROM STDIN (FORMAT binary)`,
+    lateUpdate: nonKey.length === 0
+      ? 'SELECT 1 WHERE false'
+      : `UPDATE ${target} t SET ${nonKey.map(c => `${c} = s.${c}`).join(', ')} FROM ${lastWins} s WHERE ${inScope()} AND ${keyJoin}`,
+    lateInsert: `INSERT INTO ${target} (${insertCols}) SELECT ${insertVals} FROM ${lastWins} s WHERE NOT EXISTS (SELECT 1 FROM ${target} t WHERE ${inScope()} AND ${keyJoin})`,
     // UNLOGGED: staged rows are merged and dropped, WAL for them is waste. Autovacuum off: an
     // auto-ANALYZE racing the load could leave the planner thinking staging holds one row.
     createStaging: `CREATE UNLOGGED TABLE ${staging} (${d.columns.map(c => `${quoteIdent(c.name)} ${PG_TYPE[c.type]}`).join(', ')}, ${SEQ_COLUMN} integer NOT NULL) WITH (autovacuum_enabled = false)`,

@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer'
-import type { DatasetSpec } from '../dataset/types'
-import { BinaryWriter, writeRow } from '../encode'
+import type { ColumnSpec, DatasetSpec } from '../dataset/types'
+import { BinaryWriter, writeValue } from '../encode'
 import type { Reject } from '../report/types'
 import { keyHash } from './key-hash'
 import { normalizers } from './normalizers'
@@ -21,6 +21,15 @@ export interface TransformTask {
   keepRaw: boolean
   /** Mapping on: what to do with blueprints that map nowhere. */
   unmapped: 'skip' | 'keep' | null
+  /** Tuple layout: the target's (scope values first, no sequence) or staging's (columns + sequence). */
+  layout: TupleLayout
+}
+
+export interface TupleLayout {
+  /** Values written before the columns in every tuple (the scope, when COPYing straight into the target). */
+  prefix: Array<{ type: ColumnSpec['type'], value: unknown }>
+  /** Append the input ordinal (staging's brx_seq). */
+  seq: boolean
 }
 
 /** The mapping stage's answer for a partition's distinct ids (see src/map). */
@@ -37,6 +46,8 @@ export type ResolveFn = (ids: Int32Array) => Promise<MappingAnswer>
 
 export interface TransformResult {
   tuples: Uint8Array
+  /** End offset of each tuple in `tuples`, so the main thread can route single rows. */
+  tupleEnds: Uint32Array
   hashes: Float64Array
   /** Rows encoded into tuples. */
   rows: number
@@ -137,18 +148,27 @@ export async function transformPartition (task: TransformTask, resolve?: Resolve
 
   const w = new BinaryWriter(Math.max(4096, Math.ceil(data.byteLength * 0.6)))
   const hashes = new Float64Array(valid)
+  const tupleEnds = new Uint32Array(valid)
   const keyIdx = dataset.key.map(k => dataset.columns.findIndex(c => c.name === k))
+  const { prefix, seq } = task.layout
+  const columns = dataset.columns
+  const fields = prefix.length + columns.length + (seq ? 1 : 0)
   let n = 0
   for (let j = 0; j < valid; j++) {
     if (keep !== null && keep[j] === 0) continue
     const r = rows[j]
-    writeRow(w, dataset.columns, r, task.firstRow + rowNos[j])
+    w.tuple(fields)
+    for (let x = 0; x < prefix.length; x++) writeValue(w, prefix[x].type, prefix[x].value)
+    for (let x = 0; x < columns.length; x++) writeValue(w, columns[x].type, r[x])
+    if (seq) w.int4(task.firstRow + rowNos[j])
+    tupleEnds[n] = w.pos
     hashes[n++] = keyHash(keyIdx.length === 2 ? `${String(r[keyIdx[0]])}\u0001${String(r[keyIdx[1]])}` : keyIdx.map(x => String(r[x])).join('\u0001'))
   }
   if (keep !== null) rejects.sort((a, b) => a.row - b.row)
   const cpu = process.cpuUsage(t0)
   return {
     tuples: w.finish(),
+    tupleEnds: tupleEnds.subarray(0, n),
     hashes: hashes.subarray(0, n),
     rows: n,
     valid,
