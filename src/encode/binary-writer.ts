@@ -42,49 +42,56 @@ export class BinaryWriter {
     this.buf = next
   }
 
+  /** Big-endian int32 by hand: Buffer#writeInt32BE's range checks cost more than the write. */
+  private i32 (v: number, at: number): void {
+    const b = this.buf
+    b[at] = v >>> 24; b[at + 1] = v >>> 16; b[at + 2] = v >>> 8; b[at + 3] = v
+  }
+
   tuple (fieldCount: number): void {
     this.ensure(2)
-    this.buf.writeInt16BE(fieldCount, this.pos)
+    this.buf[this.pos] = fieldCount >>> 8
+    this.buf[this.pos + 1] = fieldCount
     this.pos += 2
   }
 
   null (): void {
     this.ensure(4)
-    this.buf.writeInt32BE(-1, this.pos)
+    this.i32(-1, this.pos)
     this.pos += 4
   }
 
   int2 (v: number): void {
     this.ensure(6)
-    this.buf.writeInt32BE(2, this.pos)
+    this.i32(2, this.pos)
     this.buf.writeInt16BE(v, this.pos + 4)
     this.pos += 6
   }
 
   int4 (v: number): void {
     this.ensure(8)
-    this.buf.writeInt32BE(4, this.pos)
-    this.buf.writeInt32BE(v, this.pos + 4)
+    this.i32(4, this.pos)
+    this.i32(v, this.pos + 4)
     this.pos += 8
   }
 
   int8 (v: number | bigint): void {
     this.ensure(12)
-    this.buf.writeInt32BE(8, this.pos)
+    this.i32(8, this.pos)
     this.buf.writeBigInt64BE(typeof v === 'bigint' ? v : BigInt(v), this.pos + 4)
     this.pos += 12
   }
 
   float8 (v: number): void {
     this.ensure(12)
-    this.buf.writeInt32BE(8, this.pos)
+    this.i32(8, this.pos)
     this.buf.writeDoubleBE(v, this.pos + 4)
     this.pos += 12
   }
 
   bool (v: boolean): void {
     this.ensure(5)
-    this.buf.writeInt32BE(1, this.pos)
+    this.i32(1, this.pos)
     this.buf[this.pos + 4] = v ? 1 : 0
     this.pos += 5
   }
@@ -92,8 +99,8 @@ export class BinaryWriter {
   /** UTF-8 text. The worst case (3 bytes per UTF-16 unit) is reserved, the real length written once. */
   text (s: string): void {
     this.ensure(4 + s.length * 3)
-    const n = this.buf.write(s, this.pos + 4, "utf8")
-    this.buf.writeInt32BE(n, this.pos)
+    const n = this.utf8(s, this.pos + 4)
+    this.i32(n, this.pos)
     this.pos += 4 + n
   }
 
@@ -101,15 +108,35 @@ export class BinaryWriter {
   jsonb (json: string): void {
     this.ensure(5 + json.length * 3)
     this.buf[this.pos + 4] = 1
-    const n = this.buf.write(json, this.pos + 5, "utf8")
-    this.buf.writeInt32BE(n + 1, this.pos)
+    const n = this.utf8(json, this.pos + 5)
+    this.i32(n + 1, this.pos)
     this.pos += 5 + n
+  }
+
+  /**
+   * Short ASCII strings (most names, codes, ids) are copied by hand: cheaper
+   * than a native call. Anything else goes to Buffer#write, which encodes
+   * lone surrogates as U+FFFD like every UTF-8 path in Node.
+   */
+  private utf8 (s: string, at: number): number {
+    const len = s.length
+    if (len <= 64) {
+      const b = this.buf
+      let i = 0
+      for (; i < len; i++) {
+        const c = s.charCodeAt(i)
+        if (c >= 0x80) break
+        b[at + i] = c
+      }
+      if (i === len) return len
+    }
+    return this.buf.write(s, at, 'utf8')
   }
 
   /** A canonical or hyphen-less uuid string; callers validate it first (see isUuid). */
   uuid (s: string): void {
     this.ensure(20)
-    this.buf.writeInt32BE(16, this.pos)
+    this.i32(16, this.pos)
     let p = this.pos + 4
     for (let i = 0; i < s.length; i++) {
       const c = s.charCodeAt(i)

@@ -82,7 +82,7 @@ export class Partitioner {
 
   /** Drops chunks that lie entirely before anything still needed. */
   private release (): void {
-    const keepFrom = this.partStart >= 0 ? this.partStart : this.scanner.pos
+    const keepFrom = this.partStart >= 0 ? this.partStart : this.scanner.keepFrom
     while (this.chunks.length > 1 && this.chunksBase + this.chunks[0].length <= keepFrom) {
       this.chunksBase += this.chunks[0].length
       this.chunks.shift()

@@ -20,6 +20,9 @@ const QUOTE = 0x22; const BSLASH = 0x5c
 const LBRACE = 0x7b; const RBRACE = 0x7d; const LBRACK = 0x5b; const RBRACK = 0x5d
 const COMMA = 0x2c
 
+/** A UTF-8 byte order mark at the very start is skipped (byte by byte: it may straddle chunks). */
+const BOM = [0xef, 0xbb, 0xbf]
+
 function isWs (c: number): boolean { return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09 }
 
 export class RecordScanner {
@@ -45,45 +48,37 @@ export class RecordScanner {
     throw new SyncError('BRX_ERR_INPUT_MALFORMED', `${this.name} ${what} (byte ${this.pos}, after ${this.records} records).`, { file: this.name, row: this.records + 1 })
   }
 
-  /** Scans the next chunk; `base` is the absolute offset of chunk[0]. */
+  /** Scans the next chunk, which follows the previous one in the input. */
   scan (chunk: Uint8Array): void {
     const base = this.pos
     const len = chunk.length
     let i = 0
     while (i < len) {
       if (this.inString) {
-        // Jump to the next quote, then decide whether it is escaped by counting backslashes before it.
-        const j = chunk.indexOf(QUOTE, i)
-        if (j === -1) {
-          let k = len - 1
-          while (k >= i && chunk[k] === BSLASH) k--
-          const n = len - 1 - k
-          this.escape = k < i ? ((this.escape ? 1 : 0) + n) % 2 === 1 : n % 2 === 1
-          i = len
-          break
+        i = this.skipString(chunk, i, len)
+        if (i < 0) break
+        if (this.depth === 0) { this.pos = base + i; this.emit(base + i) }
+        continue
+      }
+      if (this.state === S.Record) {
+        // The hot loop: inside a record only quotes and brackets matter. Locals, not fields.
+        let depth = this.depth
+        while (i < len) {
+          const c = chunk[i++]
+          if (c === QUOTE) {
+            this.inString = true
+            i = this.skipString(chunk, i, len)
+            if (i < 0) break
+          } else if (c === LBRACE || c === LBRACK) depth++
+          else if ((c === RBRACE || c === RBRACK) && --depth === 0) break
         }
-        let k = j - 1
-        while (k >= i && chunk[k] === BSLASH) k--
-        const n = j - 1 - k
-        const escaped = k < i ? ((this.escape ? 1 : 0) + n) % 2 === 1 : n % 2 === 1
-        this.escape = false
-        i = j + 1
-        if (!escaped) {
-          this.inString = false
-          if (this.depth === 0) { this.pos = base + i; this.emit(base + i) }
-        }
+        this.depth = depth
+        if (i < 0) { i = len; break }
+        if (depth === 0) { this.pos = base + i; this.emit(base + i) }
         continue
       }
       const c = chunk[i]
       switch (this.state) {
-        case S.Record:
-          if (c === QUOTE) this.inString = true
-          else if (c === LBRACE || c === LBRACK) this.depth++
-          else if (c === RBRACE || c === RBRACK) {
-            if (--this.depth === 0) { this.pos = base + i + 1; this.emit(base + i + 1) }
-          }
-          i++
-          continue
         case S.Between:
           if (isWs(c)) { i++; continue }
           this.pos = base + i
@@ -110,7 +105,7 @@ export class RecordScanner {
           i++
           continue
         case S.Start:
-          if (isWs(c) || (this.pos === 0 && i < 3 && base === 0 && isBomByte(chunk, i))) { i++; continue }
+          if (isWs(c) || (base + i < 3 && c === BOM[base + i])) { i++; continue }
           this.pos = base + i
           if (this.format === null) this.format = c === LBRACK ? 'json' : c === LBRACE ? 'ndjson' : this.malformed('is neither a JSON array nor NDJSON: it starts with ' + JSON.stringify(String.fromCharCode(c)))
           if (this.format === 'json') {
@@ -129,6 +124,30 @@ export class RecordScanner {
     if ((this.state === S.Record || this.state === S.Scalar) && this.pos - this.recStart > this.maxRecordBytes) {
       this.malformed(`has a record larger than ${this.maxRecordBytes} bytes starting at byte ${this.recStart}`)
     }
+  }
+
+  /**
+   * Inside a string: returns the index after the closing quote, or -1 when
+   * the chunk ends first (an escape may straddle chunks: `escape` carries it).
+   * A plain loop beats indexOf here: most JSON strings are a few bytes long
+   * and the native call costs more than scanning them.
+   */
+  private skipString (chunk: Uint8Array, i: number, len: number): number {
+    if (this.escape) { this.escape = false; i++ }
+    while (i < len) {
+      const c = chunk[i++]
+      if (c === QUOTE) { this.inString = false; return i }
+      if (c === BSLASH) {
+        if (i === len) { this.escape = true; return -1 }
+        i++
+      }
+    }
+    return -1
+  }
+
+  /** The earliest byte still needed: the start of a record being scanned, else the scan position. */
+  get keepFrom (): number {
+    return this.state === S.Record || this.state === S.Scalar ? this.recStart : this.pos
   }
 
   private startRecord (at: number, c: number): void {
@@ -153,8 +172,4 @@ export class RecordScanner {
     if (this.state === S.Record || this.inString) this.malformed(`ends inside record ${this.records + 1}, which starts at byte ${this.recStart}: the input is truncated`)
     if (this.format === 'json' && this.state !== S.Done) this.malformed('ends before the closing "]": the input is truncated')
   }
-}
-
-function isBomByte (chunk: Uint8Array, i: number): boolean {
-  return chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf && i < 3
 }
