@@ -75,6 +75,8 @@ export interface SyncOptions extends EngineOptions {
   /** When another sync holds the same scope: wait (up to lockTimeoutMs) or fail at once. */
   lock?: 'wait' | 'fail'
   lockTimeoutMs?: number
+  /** work_mem for the merge transaction: its hash joins over the scope's rows should not spill to disk. */
+  workMem?: string
   /** statement_timeout for the merge statements (0 = none). */
   statementTimeoutMs?: number
   /** Attempts for transient database failures (serialization, deadlock, connection loss). */
@@ -103,6 +105,7 @@ export const defaults = {
   lock: 'wait',
   lockTimeoutMs: 60_000,
   statementTimeoutMs: 0,
+  workMem: '128MB',
   retries: 3,
   retryMaxMs: 30_000,
   mapping: {
@@ -168,6 +171,7 @@ export function validateSyncOptions (o: SyncOptions): void {
   if (o.retries !== undefined && !(Number.isInteger(o.retries) && o.retries >= 0)) fail('retries', `must be an integer >= 0, got ${JSON.stringify(o.retries)}.`)
   if (o.statementTimeoutMs !== undefined && !(Number.isInteger(o.statementTimeoutMs) && o.statementTimeoutMs >= 0)) fail('statementTimeoutMs', 'must be an integer >= 0.')
   if (o.maxDeleteRatio !== undefined && !(typeof o.maxDeleteRatio === 'number' && o.maxDeleteRatio >= 0 && o.maxDeleteRatio <= 1)) fail('maxDeleteRatio', `must be a number between 0 and 1, got ${JSON.stringify(o.maxDeleteRatio)}.`)
+  if (o.workMem !== undefined && !(typeof o.workMem === 'string' && /^\d+\s*(kB|MB|GB)$/.test(o.workMem))) fail('workMem', `must be a size such as "128MB", got ${JSON.stringify(o.workMem)}.`)
   if (o.rejectsFile !== undefined && o.rejectsFile !== null && typeof o.rejectsFile !== 'string') fail('rejectsFile', 'must be a path or null.')
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') fail('onProgress', 'must be a function.')
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) fail('signal', 'must be an AbortSignal.')

@@ -212,22 +212,40 @@ async function attemptSync (engine: Engine, o: SyncOptions, r: Resolved, attempt
     }
     const onAbort = (): void => { void cancelBackend(engine, control) }
     signal?.addEventListener('abort', onAbort, { once: true })
-    let counts: MergeCounts
+    let counts!: MergeCounts
     try {
       const statementTimeoutMs = o.statementTimeoutMs ?? defaults.statementTimeoutMs
-      counts = directSink !== null
-        ? await finishDirect(control, { sql: r.sql, scopeValues: r.scopeValues, copied: directSink.copied, spilled: directSink.spilled, spillPath: directSink.spillPath, statementTimeoutMs, beforeCommit })
-        : await runMerge(control, {
-          sql: r.sql,
-          scopeValues: r.scopeValues,
-          mode: r.mode,
-          staged: totals.staged,
-          maybeDuplicates: totals.maybeDuplicates,
-          maxDeleteRatio: o.maxDeleteRatio ?? defaults.maxDeleteRatio,
-          allowMassDelete: o.allowMassDelete ?? defaults.allowMassDelete,
-          statementTimeoutMs,
-          beforeCommit,
-        }, `DROP TABLE IF EXISTS ${r.staging}`)
+      const workMem = o.workMem ?? defaults.workMem
+      if (directSink !== null) {
+        counts = await finishDirect(control, { sql: r.sql, scopeValues: r.scopeValues, copied: directSink.copied, spilled: directSink.spilled, spillPath: directSink.spillPath, statementTimeoutMs, workMem, beforeCommit })
+      } else {
+        // Staging is committed: a transient failure of the merge (deadlock, serialization, a lost
+        // connection) is retried alone, on a fresh connection that takes the scope lock again —
+        // this works for stdin too, which cannot be read twice.
+        for (let mergeAttempt = 1; ; mergeAttempt++) {
+          try {
+            counts = await runMerge(control, {
+              sql: r.sql,
+              scopeValues: r.scopeValues,
+              mode: r.mode,
+              staged: totals.staged,
+              maybeDuplicates: totals.maybeDuplicates,
+              maxDeleteRatio: o.maxDeleteRatio ?? defaults.maxDeleteRatio,
+              allowMassDelete: o.allowMassDelete ?? defaults.allowMassDelete,
+              statementTimeoutMs,
+              workMem,
+              beforeCommit,
+            }, `DROP TABLE IF EXISTS ${r.staging}`)
+            break
+          } catch (err) {
+            if (!isTransient(err) || mergeAttempt > (o.retries ?? defaults.retries) || aborted()) throw err
+            const delay = Math.random() * Math.min(5_000, 100 * 2 ** mergeAttempt)
+            r.log.warn({ phase: 'merge', attempt: mergeAttempt, pgCode: (err as { code?: string }).code, delayMs: Math.round(delay) }, 'transient merge failure, retrying the merge')
+            await sleep(delay)
+            control = await reconnectForMerge(engine, control, clients, r, o, totals.staged, err)
+          }
+        }
+      }
     } catch (err) {
       if (aborted()) throw cancelled()
       throw err
@@ -255,6 +273,28 @@ async function attemptSync (engine: Engine, o: SyncOptions, r: Resolved, attempt
     // may still hold the scope lock or be mid-protocol.
     for (const c of clients) c.release(broken !== null ? true : undefined)
   }
+}
+
+/**
+ * After a transient merge failure: keeps the control connection if it still
+ * answers, else replaces it and takes the scope lock again (a dead session
+ * released it). Staging must still hold every staged row; if it does not
+ * (a crash restart truncates UNLOGGED tables) the original error stands.
+ */
+async function reconnectForMerge (engine: Engine, control: pg.PoolClient, clients: pg.PoolClient[], r: Resolved, o: SyncOptions, staged: number, original: unknown): Promise<pg.PoolClient> {
+  let client = control
+  try {
+    await client.query('SELECT 1')
+  } catch {
+    clients.splice(clients.indexOf(control), 1)
+    control.release(true)
+    client = await engine.pgPool.connect()
+    clients.unshift(client)
+    await acquireScopeLock(client, r.dataset.table, r.scopeJson, { wait: true, timeoutMs: o.lockTimeoutMs ?? defaults.lockTimeoutMs, signal: o.signal })
+  }
+  const exists = (await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [r.staging])).rows[0].t !== null
+  if (!exists || Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${r.staging}`)).rows[0].n) !== staged) throw original
+  return client
 }
 
 /** The control connection writes; more writers only when the pool has room (never wait for one while holding one). */

@@ -16,6 +16,7 @@ export interface MergeInput {
   maxDeleteRatio: number
   allowMassDelete: boolean
   statementTimeoutMs: number
+  workMem: string
   /** Runs inside the transaction just before COMMIT (records the run as succeeded). */
   beforeCommit: (counts: MergeCounts) => Promise<void>
 }
@@ -37,7 +38,7 @@ export interface MergeCounts {
 export async function runMerge (client: pg.ClientBase, m: MergeInput, dropStagingSql: string): Promise<MergeCounts> {
   await client.query('BEGIN')
   try {
-    if (m.statementTimeoutMs > 0) await client.query(`SET LOCAL statement_timeout = ${Math.floor(m.statementTimeoutMs)}`)
+    await setLocals(client, m.statementTimeoutMs, m.workMem)
     const duplicates = m.maybeDuplicates ? (await client.query(m.sql.dedup)).rowCount ?? 0 : 0
     const written = m.staged - duplicates
     // Fresh statistics inside the transaction: the anti-joins below are hash joins only if the
@@ -78,6 +79,7 @@ export interface DirectInput {
   spilled: number
   spillPath: string
   statementTimeoutMs: number
+  workMem: string
   beforeCommit: (counts: MergeCounts) => Promise<void>
 }
 
@@ -89,7 +91,7 @@ export interface DirectInput {
  */
 export async function finishDirect (client: pg.ClientBase, m: DirectInput): Promise<MergeCounts> {
   try {
-    if (m.statementTimeoutMs > 0) await client.query(`SET LOCAL statement_timeout = ${Math.floor(m.statementTimeoutMs)}`)
+    await setLocals(client, m.statementTimeoutMs, m.workMem)
     let lateInserted = 0
     if (m.spilled > 0) {
       await client.query(m.sql.lateTable)
@@ -105,4 +107,10 @@ export async function finishDirect (client: pg.ClientBase, m: DirectInput): Prom
     await client.query('ROLLBACK').catch(() => {})
     throw err
   }
+}
+
+/** Both values are validated options (an integer; a size matching /^\d+\s*(kB|MB|GB)$/), never input data. */
+async function setLocals (client: pg.ClientBase, statementTimeoutMs: number, workMem: string): Promise<void> {
+  await client.query(`SET LOCAL work_mem = '${workMem}'`)
+  if (statementTimeoutMs > 0) await client.query(`SET LOCAL statement_timeout = ${Math.floor(statementTimeoutMs)}`)
 }
