@@ -154,7 +154,7 @@ async function attemptSync (engine: Engine, o: SyncOptions, r: Resolved, attempt
   const clients: pg.PoolClient[] = []
   let control: pg.PoolClient
   try {
-    control = await pool.connect()
+    control = await checkout(pool)
   } catch (err) {
     throw fromPgError(err, 'Connecting to PostgreSQL')
   }
@@ -288,12 +288,23 @@ async function reconnectForMerge (engine: Engine, control: pg.PoolClient, client
   } catch {
     clients.splice(clients.indexOf(control), 1)
     control.release(true)
-    client = await engine.pgPool.connect()
+    client = await checkout(engine.pgPool)
     clients.unshift(client)
     await acquireScopeLock(client, r.dataset.table, r.scopeJson, { wait: true, timeoutMs: o.lockTimeoutMs ?? defaults.lockTimeoutMs, signal: o.signal })
   }
   const exists = (await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [r.staging])).rows[0].t !== null
   if (!exists || Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${r.staging}`)).rows[0].n) !== staged) throw original
+  return client
+}
+
+/**
+ * A checked-out client whose connection dies while it sits between queries
+ * emits 'error'; without a listener that would crash the host process. The
+ * failure surfaces anyway at the client's next query.
+ */
+async function checkout (pool: pg.Pool): Promise<pg.PoolClient> {
+  const client = await pool.connect()
+  if (client.listenerCount('error') === 0) client.on('error', () => {})
   return client
 }
 
@@ -303,7 +314,7 @@ async function openWriters (engine: Engine, o: SyncOptions, r: Resolved, clients
   const writers = [new CopyWriter(clients[0], r.sql.copy)]
   const wanted = o.writers ?? settings.writers
   for (let i = 1; i < wanted && (pgPool.idleCount > 0 || pgPool.totalCount < settings.pgPoolSize); i++) {
-    const c = await pgPool.connect()
+    const c = await checkout(pgPool)
     clients.push(c)
     writers.push(new CopyWriter(c, r.sql.copy))
   }
@@ -333,7 +344,7 @@ async function cleanupAfterFailure (engine: Engine, control: pg.PoolClient, r: R
     // The direct path fails inside its transaction: end it before anything else.
     await control.query('ROLLBACK')
   } catch {
-    fresh = await engine.pgPool.connect()
+    fresh = await checkout(engine.pgPool)
     client = fresh
   }
   try {
