@@ -51,6 +51,15 @@ export class Engine {
     return await runSync(this, options)
   }
 
+  /**
+   * The LRU serves every later sync of this engine. After the catalog
+   * changes, clear it: the next sync maps afresh and the merge sees the new
+   * print ids as changes. (A one-shot `sync()` always starts cold.)
+   */
+  clearMappingCache (): void {
+    this.resolver.clearCache()
+  }
+
   async migrate (): Promise<string[]> {
     return await applyMigrations(this.pgPool)
   }

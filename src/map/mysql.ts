@@ -53,7 +53,8 @@ export class MysqlResolver implements BlueprintResolver {
 
   private getPool (): mysql.Pool {
     if (this.closed) throw new SyncError('BRX_ERR_CATALOG_UNAVAILABLE', `The blueprint resolver for ${this.where} is closed.`)
-    this.pool ??= mysql.createPool({
+    if (this.pool !== undefined) return this.pool
+    this.pool = mysql.createPool({
       uri: this.cfg.mysqlUrl,
       connectionLimit: this.cfg.poolSize,
       maxIdle: this.cfg.poolSize,
@@ -61,6 +62,19 @@ export class MysqlResolver implements BlueprintResolver {
       waitForConnections: true,
       connectTimeout: this.cfg.lookupTimeoutMs,
       enableKeepAlive: true,
+    })
+    // MariaDB (>= 10.3) rewrites an IN-list of 1,000+ constants as a semi-join
+    // over a table value constructor; on a freshly loaded catalog its plan may
+    // scan the whole index once per query (measured on a 60k-row table: 40-55 ms
+    // per 5,000 ids, against ~15 ms as index range lookups; equal on an analyzed
+    // 1M-row table). Plain range lookups never scan, so we keep them. The
+    // variable does not exist on MySQL, where the error is ignored. Queued on
+    // each new connection before its first query.
+    this.pool.on('connection', (conn) => {
+      // The event hands over the callback-style core connection, whatever the typings say.
+      const r = (conn as unknown as { query: (sql: string, cb: (err: unknown) => void) => unknown })
+        .query('SET SESSION in_predicate_conversion_threshold = 0', () => {})
+      if (r instanceof Promise) r.catch(() => {})
     })
     return this.pool
   }
@@ -210,12 +224,16 @@ export class MysqlResolver implements BlueprintResolver {
         remaining = remaining.filter(id => !found.has(id))
       }
       // A clearCache() during the fetch means the catalog changed: do not cache what may be stale.
-      if (generation === this.generation && !this.closed) {
-        for (const id of ids) this.cache.set(id, found.get(id) ?? 0)
+      const fresh = generation === this.generation && !this.closed
+      for (const id of ids) {
+        if (fresh) this.cache.set(id, found.get(id) ?? 0)
+        this.inflight.delete(id)
       }
+    } catch (e) {
+      for (const id of ids) this.inflight.delete(id)
+      throw e
     } finally {
       guard.dispose()
-      for (const id of ids) if (this.inflight.get(id) === batch) this.inflight.delete(id)
     }
   }
 
