@@ -1,7 +1,12 @@
-import { Rejection, INT32_MAX, int, text, bool, isPlainObject, checkText, typeName } from './values'
+import { Rejection, INT32_MAX, int, text, bool, isPlainObject, checkText, charLength, typeName } from './values'
 
 const CURRENCY = /^[A-Z]{3}$/
-const LONE_SURROGATE = /\\ud[89a-f][0-9a-f]{2}/i
+/**
+ * In JSON.stringify's output, a NUL or a lone surrogate appears as an escape
+ * (\u0000, \udXXX) preceded by an even number of other backslashes; text that
+ * merely contains a backslash followed by "u0000" has an odd number.
+ */
+const BAD_ESCAPE = /(?<!\\)(?:\\\\)*\\u(0000|d[89a-f][0-9a-f]{2})/i
 
 /**
  * One CardTrader product -> one row of the `cardtrader-inventory` dataset, in
@@ -18,7 +23,8 @@ export function normalizeCardtraderProduct (rec: unknown, out: unknown[]): void 
     if (!Number.isSafeInteger(id) || id < 0) throw new Rejection('invalid_value', `id must be a non-negative integer or a string, got ${id}.`)
     stockId = String(id)
   } else if (typeof id === 'string') {
-    if (id.length === 0 || id.length > 64) throw new Rejection('invalid_value', `id must be 1 to 64 characters, got ${id.length}.`)
+    const chars = id.length > 64 ? charLength(id) : id.length
+    if (chars === 0 || chars > 64) throw new Rejection('invalid_value', `id must be 1 to 64 characters, got ${chars}.`)
     checkText(id, 'id')
     stockId = id
   } else {
@@ -47,10 +53,11 @@ export function normalizeCardtraderProduct (rec: unknown, out: unknown[]): void 
     if (!isPlainObject(props)) throw new Rejection('invalid_type', `properties_hash must be an object, got ${typeName(props)}.`)
     propsJson = JSON.stringify(props)
     checkText(propsJson, 'properties_hash')
-    // JSON.stringify escapes NUL as \u0000, which jsonb refuses as well.
-    if (propsJson.includes('\\u0000')) throw new Rejection('nul_byte', 'properties_hash contains a NUL character, which PostgreSQL jsonb cannot store.')
-    // Well-formed JSON.stringify output escapes only lone surrogates, which jsonb refuses.
-    if (LONE_SURROGATE.test(propsJson)) throw new Rejection('invalid_value', 'properties_hash contains a lone UTF-16 surrogate, which PostgreSQL jsonb cannot store.')
+    const bad = propsJson.includes('\\u') ? BAD_ESCAPE.exec(propsJson) : null
+    if (bad !== null) {
+      if (bad[1] === '0000') throw new Rejection('nul_byte', 'properties_hash contains a NUL character, which PostgreSQL jsonb cannot store.')
+      throw new Rejection('invalid_value', 'properties_hash contains a lone UTF-16 surrogate, which is not valid Unicode text.')
+    }
   }
 
   const expansion = rec.expansion

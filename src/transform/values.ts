@@ -45,6 +45,16 @@ export function checkText (s: string, field: string): void {
   if (s.length > MAX_TEXT) throw new Rejection('value_too_large', `${field} is ${s.length} characters long; the limit is ${MAX_TEXT}.`)
   // PostgreSQL text and jsonb cannot hold U+0000.
   if (s.indexOf('\u0000') !== -1) throw new Rejection('nul_byte', `${field} contains a NUL character, which PostgreSQL text cannot store.`)
+  // A lone UTF-16 surrogate has no UTF-8 form: encoding would silently store U+FFFD instead.
+  if (!(s as unknown as { isWellFormed: () => boolean }).isWellFormed()) throw new Rejection('invalid_value', `${field} contains a lone UTF-16 surrogate, which is not valid Unicode text.`)
+}
+
+/** Characters as PostgreSQL counts them for varchar(n): code points, not UTF-16 units. */
+export function charLength (s: string): number {
+  if (s.length <= 1) return s.length
+  let n = 0
+  for (const _ of s) n++
+  return n
 }
 
 export function bool (v: unknown, field: string): boolean | null {
