@@ -15,7 +15,7 @@ export interface OpenedSource {
 }
 
 
-/** Opens a path, '-' (stdin) or a stream; gunzips by extension ('auto') or when told to. */
+/** Opens a path, '-' (stdin) or a stream; gunzips when told to or, with 'auto', by extension or gzip's magic bytes. */
 export async function openSource (input: string | Readable, gzip: boolean | 'auto'): Promise<OpenedSource> {
   let raw: Readable
   let name: string
@@ -33,7 +33,7 @@ export async function openSource (input: string | Readable, gzip: boolean | 'aut
     }
     raw = fs.createReadStream(input, { highWaterMark: 256 * 1024 })
     reopenable = true
-    if (gzip === 'auto') gz = /\.gz$/i.test(input)
+    if (gzip === 'auto') gz = /\.gz$/i.test(input) || await hasGzipMagic(input)
   } else {
     name = input === '-' ? 'stdin' : 'input stream'
     raw = input === '-' ? process.stdin : input as Readable
@@ -41,7 +41,9 @@ export async function openSource (input: string | Readable, gzip: boolean | 'aut
   // Not a 'data' listener: that would switch the stream to flowing mode before the consumer reads.
   const rawBytes = (): number => (raw as fs.ReadStream).bytesRead ?? 0
   let stream: Readable = raw
-  if (gz) {
+  if (!gz && gzip === 'auto' && !reopenable) {
+    stream = await sniffGzip(raw)
+  } else if (gz) {
     const gunzip = zlib.createGunzip({ chunkSize: 256 * 1024 })
     raw.on('error', err => gunzip.destroy(err))
     stream = raw.pipe(gunzip)
@@ -57,3 +59,36 @@ export function sourceError (err: unknown, name: string): SyncError {
   return new SyncError('BRX_ERR_INPUT_UNREADABLE', `Input ${name} ${what}: ${e?.message ?? String(err)}.`, { cause: err, file: name })
 }
 
+
+const GZIP_MAGIC = Buffer.from([0x1f, 0x8b])
+
+async function hasGzipMagic (file: string): Promise<boolean> {
+  const fh = await fs.promises.open(file, 'r')
+  try {
+    const b = Buffer.alloc(2)
+    const { bytesRead } = await fh.read(b, 0, 2, 0)
+    return bytesRead === 2 && b.equals(GZIP_MAGIC)
+  } finally {
+    await fh.close()
+  }
+}
+
+/** A stream (or stdin) cannot be reopened: peek at its first bytes and gunzip when they are gzip's magic. */
+async function sniffGzip (raw: Readable): Promise<Readable> {
+  const it = raw[Symbol.asyncIterator]()
+  let head: Buffer | null = null
+  while (head === null || head.length < 2) {
+    const r = await it.next()
+    if (r.done === true) break
+    head = head === null ? Buffer.from(r.value as Buffer) : Buffer.concat([head, r.value as Buffer])
+  }
+  async function * rest (): AsyncGenerator<Buffer> {
+    if (head !== null) yield head
+    for (let r = await it.next(); r.done !== true; r = await it.next()) yield r.value as Buffer
+  }
+  const joined = Readable.from(rest(), { objectMode: false })
+  if (head === null || head.length < 2 || head[0] !== 0x1f || head[1] !== 0x8b) return joined
+  const gunzip = zlib.createGunzip({ chunkSize: 256 * 1024 })
+  joined.on('error', err => gunzip.destroy(err))
+  return joined.pipe(gunzip)
+}
