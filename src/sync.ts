@@ -298,6 +298,19 @@ async function reconnectForMerge (engine: Engine, control: pg.PoolClient, client
 }
 
 /**
+ * Unless set, partitions shrink for small inputs so every worker gets work
+ * (about four partitions per worker), between 64 KiB and the 1 MiB default.
+ * A gzip file's size is its compressed size: assume ~8x.
+ */
+function partitionSize (engine: Engine, o: SyncOptions, source: OpenedSource): number {
+  const set = o.partitionBytes ?? engine.options.partitionBytes
+  if (set !== undefined) return set
+  if (source.size === null) return engine.settings.partitionBytes
+  const bytes = source.gzip ? source.size * 8 : source.size
+  return Math.min(engine.settings.partitionBytes, Math.max(64 * 1024, Math.ceil(bytes / (engine.settings.workers * 4))))
+}
+
+/**
  * A checked-out client whose connection dies while it sits between queries
  * emits 'error'; without a listener that would crash the host process. The
  * failure surfaces anyway at the client's next query.
@@ -378,7 +391,7 @@ async function load (engine: Engine, o: SyncOptions, r: Resolved, source: Opened
   const signal = o.signal
   const totals: LoadTotals = { read: 0, valid: 0, rejected: 0, unmapped: 0, excluded: 0, mapped: 0, staged: 0, bytesRead: 0, partitions: 0, workerCpuMs: 0, reasons: {}, maybeDuplicates: false }
   const rejects = new RejectsFile(o.rejectsFile ?? null)
-  const partitioner = new Partitioner(o.format ?? defaults.format, o.partitionBytes ?? settings.partitionBytes, source.name)
+  const partitioner = new Partitioner(o.format ?? defaults.format, partitionSize(engine, o, source), source.name)
   const abort = new AbortController()
   let failure: unknown = null
   const fail = (err: unknown): void => {

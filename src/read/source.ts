@@ -12,6 +12,7 @@ export interface OpenedSource {
   rawBytes: () => number
   /** True when the same input can be read again (a retry may restart the load). */
   reopenable: boolean
+  gzip: boolean
 }
 
 
@@ -49,7 +50,7 @@ export async function openSource (input: string | Readable, gzip: boolean | 'aut
     stream = raw.pipe(gunzip)
   }
   stream.on('error', () => { /* surfaced by the consumer's iterator */ })
-  return { stream, name, size, rawBytes, reopenable }
+  return { stream, name, size, rawBytes, reopenable, gzip: gz }
 }
 
 export function sourceError (err: unknown, name: string): SyncError {
