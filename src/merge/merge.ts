@@ -28,6 +28,16 @@ export interface MergeCounts {
   unchanged: number
   deleted: number
   fastPath: boolean
+  /** Milliseconds per merge statement, for the log. */
+  steps: Record<string, number>
+}
+
+/** Runs one statement and records how long it took under `name`. */
+async function timed (steps: Record<string, number>, name: string, run: () => Promise<pg.QueryResult>): Promise<number> {
+  const t = performance.now()
+  const res = await run()
+  steps[name] = Math.round(performance.now() - t)
+  return res.rowCount ?? 0
 }
 
 /**
@@ -39,19 +49,21 @@ export async function runMerge (client: pg.ClientBase, m: MergeInput, dropStagin
   await client.query('BEGIN')
   try {
     await setLocals(client, m.statementTimeoutMs, m.workMem)
-    const duplicates = m.maybeDuplicates ? (await client.query(m.sql.dedup)).rowCount ?? 0 : 0
+    const steps: Record<string, number> = {}
+    const duplicates = m.maybeDuplicates ? await timed(steps, 'dedup', async () => await client.query(m.sql.dedup)) : 0
     const written = m.staged - duplicates
     // Fresh statistics inside the transaction: the anti-joins below are hash joins only if the
     // planner knows how many rows staging holds (see README, "The merge").
-    await client.query(m.sql.analyze)
+    await timed(steps, 'analyze', async () => await client.query(m.sql.analyze))
     const has = (await client.query<{ has: boolean }>(m.sql.scopeHasRows, m.scopeValues)).rows[0].has
     let inserted = 0; let updated = 0; let deleted = 0
     if (!has) {
-      inserted = (await client.query(m.sql.insertAll, m.scopeValues)).rowCount ?? 0
+      inserted = await timed(steps, 'insert', async () => await client.query(m.sql.insertAll, m.scopeValues))
     } else {
-      updated = (await client.query(m.sql.update, m.scopeValues)).rowCount ?? 0
-      inserted = (await client.query(m.sql.insert, m.scopeValues)).rowCount ?? 0
-      if (m.mode === 'mirror') deleted = (await client.query(m.sql.delete, m.scopeValues)).rowCount ?? 0
+      await timed(steps, 'classify', async () => await client.query(m.sql.classify, m.scopeValues))
+      updated = await timed(steps, 'update', async () => await client.query(m.sql.update, m.scopeValues))
+      inserted = await timed(steps, 'insert', async () => await client.query(m.sql.insert, m.scopeValues))
+      if (m.mode === 'mirror') deleted = await timed(steps, 'delete', async () => await client.query(m.sql.delete, m.scopeValues))
     }
     const unchanged = written - inserted - updated
     const existing = updated + unchanged + deleted
@@ -59,7 +71,7 @@ export async function runMerge (client: pg.ClientBase, m: MergeInput, dropStagin
       throw new SyncError('BRX_ERR_WIPE_GUARD',
         `Mirror mode would delete ${deleted} of the scope's ${existing} rows (${(100 * deleted / existing).toFixed(1)}%), more than maxDeleteRatio ${m.maxDeleteRatio}; nothing was changed. Check the export, or pass allowMassDelete.`)
     }
-    const counts = { duplicates, inserted, updated, unchanged, deleted, fastPath: !has }
+    const counts = { duplicates, inserted, updated, unchanged, deleted, fastPath: !has, steps }
     await m.beforeCommit(counts)
     await client.query(dropStagingSql)
     await client.query('COMMIT')
@@ -99,7 +111,7 @@ export async function finishDirect (client: pg.ClientBase, m: DirectInput): Prom
       await client.query(m.sql.lateUpdate, m.scopeValues)
       lateInserted = (await client.query(m.sql.lateInsert, m.scopeValues)).rowCount ?? 0
     }
-    const counts: MergeCounts = { duplicates: m.spilled - lateInserted, inserted: m.copied + lateInserted, updated: 0, unchanged: 0, deleted: 0, fastPath: true }
+    const counts: MergeCounts = { duplicates: m.spilled - lateInserted, inserted: m.copied + lateInserted, updated: 0, unchanged: 0, deleted: 0, fastPath: true, steps: {} }
     await m.beforeCommit(counts)
     await client.query('COMMIT')
     return counts
