@@ -69,7 +69,7 @@ interface LoadTotals {
   staged: number
   bytesRead: number
   partitions: number
-  workerCpuMs: number
+  workerBusyMs: number
   reasons: Record<string, number>
   maybeDuplicates: boolean
 }
@@ -255,7 +255,7 @@ async function attemptSync (engine: Engine, o: SyncOptions, r: Resolved, attempt
     phases.merge = performance.now() - tMerge
     phases.total = performance.now() - t0
     const rep = report(counts)
-    r.log.info({ phase: 'merge', ms: Math.round(phases.merge), inserted: counts.inserted, updated: counts.updated, deleted: counts.deleted, duplicates: counts.duplicates, fastPath: counts.fastPath }, 'merge committed')
+    r.log.info({ phase: 'merge', ms: Math.round(phases.merge), inserted: counts.inserted, updated: counts.updated, deleted: counts.deleted, duplicates: counts.duplicates, fastPath: counts.fastPath, steps: counts.steps }, 'merge committed')
     o.onProgress?.(progressOf(r, 'done', rep.rows.read, rep.rows.written, rep.bytesRead, source.size))
     return rep
   } catch (err) {
@@ -389,7 +389,7 @@ function progressOf (r: Resolved, phase: Progress['phase'], rowsRead: number, ro
 async function load (engine: Engine, o: SyncOptions, r: Resolved, source: OpenedSource, sink: Sink, layout: TupleLayout, stats: MappingStats): Promise<LoadTotals> {
   const { pgPool, piscina, resolver, settings } = engine
   const signal = o.signal
-  const totals: LoadTotals = { read: 0, valid: 0, rejected: 0, unmapped: 0, excluded: 0, mapped: 0, staged: 0, bytesRead: 0, partitions: 0, workerCpuMs: 0, reasons: {}, maybeDuplicates: false }
+  const totals: LoadTotals = { read: 0, valid: 0, rejected: 0, unmapped: 0, excluded: 0, mapped: 0, staged: 0, bytesRead: 0, partitions: 0, workerBusyMs: 0, reasons: {}, maybeDuplicates: false }
   const rejects = new RejectsFile(o.rejectsFile ?? null)
   const partitioner = new Partitioner(o.format ?? defaults.format, partitionSize(engine, o, source), source.name)
   const abort = new AbortController()
@@ -466,7 +466,7 @@ async function load (engine: Engine, o: SyncOptions, r: Resolved, source: Opened
     totals.unmapped += res.unmapped
     totals.excluded += res.excluded
     totals.mapped += res.mapped
-    totals.workerCpuMs += res.cpuMs
+    totals.workerBusyMs += res.cpuMs
     for (const k in res.reasons) totals.reasons[k] = (totals.reasons[k] ?? 0) + res.reasons[k]
     await rejects.write(res.rejects)
     await sink.write(res)
@@ -564,7 +564,7 @@ function buildReport (r: Resolved, o: SyncOptions, t: LoadTotals, c: MergeCounts
     bytesRead: t.bytesRead,
     partitions: t.partitions,
     phases: { lock: Math.round(phases.lock), load: Math.round(phases.load), merge: Math.round(phases.merge), total: Math.round(total) },
-    workerCpuMs: Math.round(t.workerCpuMs),
+    workerBusyMs: Math.round(t.workerBusyMs),
     rowsPerSecond: Math.round(t.read / (total / 1000)),
     fastPath: c.fastPath,
     attempts: attempt,

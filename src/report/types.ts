@@ -45,8 +45,8 @@ export interface SyncReport {
   partitions: number
   /** Wall-clock milliseconds per phase. `load` = read + transform + COPY, which overlap. */
   phases: { lock: number, load: number, merge: number, total: number }
-  /** CPU milliseconds spent in workers (summed over threads). */
-  workerCpuMs: number
+  /** Milliseconds workers spent transforming partitions (wall time, summed over threads). */
+  workerBusyMs: number
   rowsPerSecond: number
   fastPath: boolean
   attempts: number
