@@ -43,6 +43,7 @@ export class Engine {
       minThreads: this.settings.workers,
       maxThreads: this.settings.workers,
       idleTimeout: 30_000,
+      workerData: { nice: options.workerNice ?? defaults.workerNice },
     })
     this.resolver = createResolver(options.mapping, this.logger)
   }

@@ -45,6 +45,8 @@ export interface EngineOptions {
   pgPoolSize?: number
   /** Worker threads. */
   workers?: number
+  /** Niceness of the worker threads (0-19; Linux applies it per thread). 0 leaves them at the host's priority. */
+  workerNice?: number
   /** COPY connections per sync (the first also holds the scope lock and runs the merge). */
   writers?: number
   /** Target bytes of input per partition handed to a worker. */
@@ -93,6 +95,7 @@ export const defaults = {
   pgPoolSize: 10,
   workers: cpus,
   writers: Math.min(2, cpus),
+  workerNice: 10,
   partitionBytes: 1 << 20,
   maxInFlight: cpus * 2 + 2,
   format: 'auto',
@@ -142,6 +145,7 @@ export function validateEngineOptions (o: EngineOptions): void {
   const r = o as Record<string, unknown>
   for (const k of ['pgPoolSize', 'workers', 'writers', 'partitionBytes', 'maxInFlight']) positiveInt(r, k)
   if (o.databaseUrl !== undefined && typeof o.databaseUrl !== 'string') fail('databaseUrl', 'must be a string.')
+  if (o.workerNice !== undefined && !(Number.isInteger(o.workerNice) && o.workerNice >= 0 && o.workerNice <= 19)) fail('workerNice', `must be an integer from 0 to 19, got ${JSON.stringify(o.workerNice)}.`)
   if (o.partitionBytes !== undefined && o.partitionBytes > 256 << 20) fail('partitionBytes', 'must be at most 256 MiB.')
   const m = o.mapping as Record<string, unknown> | undefined
   if (m !== undefined) {

@@ -4,9 +4,17 @@
  * this file only connects the mapping port and moves the result buffers back
  * to the main thread without copying them.
  */
+import os from 'node:os'
 import Piscina from 'piscina'
-import type { MessagePort } from 'node:worker_threads'
+import { workerData, type MessagePort } from 'node:worker_threads'
 import { transformPartition, type TransformTask, type MappingAnswer, type TransformResult } from '../src/transform/partition'
+
+// On Linux niceness is a per-thread attribute: this lowers only this worker thread, so the
+// host's event loop (and PostgreSQL's backends) win the CPU when they need it.
+const nice = (workerData as { nice?: number } | undefined)?.nice ?? 0
+if (nice > 0) {
+  try { os.setPriority(nice) } catch { /* not permitted here: run at normal priority */ }
+}
 
 type Task = TransformTask & { port?: MessagePort }
 
