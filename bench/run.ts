@@ -9,7 +9,7 @@
  *   then:       table · targets · bench/results/latest.json
  *
  * Usage: npm run bench -- [--scope initial,resync,micro,memory,all] [--sizes 25k,250k]
- *                         [--include-1m] [--include-5m] [--quick] [--markdown]
+ *                         [--include-1m] [--include-5m] [--quick] [--markdown] [--methods psql,pgloader]
  */
 import fs from 'node:fs'
 import os from 'node:os'
@@ -56,7 +56,7 @@ interface Method {
 interface Sliced { rows: number, slice: string[] }
 const isSliced = (r: unknown): r is Sliced => r !== null && typeof r === 'object' && 'slice' in r
 
-interface Ctx { scenario: Scenario, size: number, file: string, pool: pg.Pool, quick: boolean }
+interface Ctx { scenario: Scenario, size: number, file: string, pool: pg.Pool, quick: boolean, only: string[] | null }
 
 const log = (s: string): void => { process.stderr.write(`[bench] ${s}\n`) }
 
@@ -131,8 +131,8 @@ async function startFrom (ctx: Ctx, user: string): Promise<void> {
   await settle(ctx.pool)
 }
 
-async function scenario (sc: Scenario, data: Exports, pool: pg.Pool, quick: boolean): Promise<Run[]> {
-  const ctx: Ctx = { scenario: sc, size: data.size, file: sc === 'initial' ? data.base : data.changed, pool, quick }
+async function scenario (sc: Scenario, data: Exports, pool: pg.Pool, quick: boolean, only: string[] | null): Promise<Run[]> {
+  const ctx: Ctx = { scenario: sc, size: data.size, file: sc === 'initial' ? data.base : data.changed, pool, quick, only }
   const label = `${sc} ${sizeLabel(data.size)}`
   const out: Run[] = []
   const note = (r: Run): void => { out.push(r); log(`${label}: ${r.method} ${r.ms === null ? r.note : fmtSec(r.ms) + ' s'} ${r.same === true ? '✓' : r.same === false ? '✗' : ''}`) }
@@ -153,7 +153,7 @@ async function scenario (sc: Scenario, data: Exports, pool: pg.Pool, quick: bool
     brx: { host, phases: report.phases, workerBusyMs: report.workerBusyMs, rows: report.rows },
   })
 
-  for (const m of methods.filter(m => m.scenarios.includes(sc))) {
+  for (const m of methods.filter(m => m.scenarios.includes(sc) && (only === null || only.some(o => m.name.toLowerCase().includes(o))))) {
     const run: Run = { scenario: sc, size: data.size, method: m.name, rows: 0, ms: null, same: null, note: '' }
     const skipped = m.skip?.() ?? null
     if (skipped !== null) { note({ ...run, note: skipped }); continue }
@@ -269,6 +269,8 @@ async function main (): Promise<void> {
       'include-5m': { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
       markdown: { type: 'boolean', default: false },
+      // Alternatives to race (substrings of their names, e.g. "psql,pgloader"); brx-sync always runs.
+      methods: { type: 'string' },
     },
   })
   const scope = new Set((a.scope as string).split(',').map(s => s.trim()))
@@ -278,6 +280,7 @@ async function main (): Promise<void> {
   for (const s of scope) if (!['initial', 'resync', 'micro', 'memory', 'all'].includes(s)) throw new Error(`--scope: unknown scope "${s}" (initial, resync, micro, memory, all).`)
   const sizes = [...new Set((a.sizes as string).split(',').map(parseSize))].sort((x, y) => x - y)
   const md = a.markdown as boolean
+  const only = typeof a.methods === 'string' ? a.methods.toLowerCase().split(',').map(x => x.trim()).filter(Boolean) : null
   const out = (s: string): void => { process.stdout.write(s + '\n') }
   // The load average says how much of the noise came from others sharing the machine.
   const machine: Record<string, unknown> = { cpus: os.availableParallelism(), node: process.version, platform: `${os.platform()} ${os.release()}`, loadavgAtStart: os.loadavg() }
@@ -292,8 +295,8 @@ async function main (): Promise<void> {
       await cleanupAll(pool)
       for (const size of sizes) {
         const data = await ensureExports(size, log)
-        if (scope.has('initial')) runs.push(...await scenario('initial', data, pool, a.quick as boolean))
-        if (scope.has('resync')) runs.push(...await scenario('resync', data, pool, a.quick as boolean))
+        if (scope.has('initial')) runs.push(...await scenario('initial', data, pool, a.quick as boolean, only))
+        if (scope.has('resync')) runs.push(...await scenario('resync', data, pool, a.quick as boolean, only))
       }
     } finally {
       await cleanupAll(pool).catch(() => {})
