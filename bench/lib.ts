@@ -11,7 +11,8 @@ import vm from 'node:vm'
 import pg from 'pg'
 import { cardtraderInventory } from '../src/dataset/cardtrader'
 
-export const DB_URL = process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+/** A database of the bench's own, recreated at the start of each run (see run.ts): every method starts from the same empty table. */
+export const DB_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/brx_bench'
 export const TABLE = cardtraderInventory.table
 
 /** Every column a method writes, user_id first: the CSV layout and the COPY column list. */

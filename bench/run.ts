@@ -24,6 +24,7 @@ import { pgloaderInitial, pgloaderPath, psqlCopyBinaryInitial, psqlCopyInitial, 
 import { runMemory } from './memory'
 import { runMicro } from './micro'
 import { onConflictBatches, seedsAfter, seedsBefore } from './node-methods'
+import { recreateDatabase } from '../test/setup-db'
 
 type Scenario = 'initial' | 'resync'
 
@@ -288,6 +289,7 @@ async function main (): Promise<void> {
 
   const runs: Run[] = []
   const memoryRss: number[] = []
+  if (scope.has('initial') || scope.has('resync') || scope.has('memory')) await recreateDatabase(DB_URL)
   if (scope.has('initial') || scope.has('resync')) {
     const pool = newPool(3)
     try {

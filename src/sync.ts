@@ -166,7 +166,10 @@ async function attemptSync (engine: Engine, o: SyncOptions, r: Resolved, attempt
   const mappingStats = newMappingStats()
   let source: OpenedSource | null = null
   let directSink: DirectSink | null = null
+  let sink: Sink | null = null
   try {
+    // The input first: a missing file fails before anything is locked, recorded or opened for COPY.
+    source = await openSource(o.input, o.gzip ?? defaults.gzip)
     await checkSchema(control, r.dataset)
     const tLock = performance.now()
     await acquireScopeLock(control, r.dataset.table, r.scopeJson, { wait: (o.lock ?? defaults.lock) === 'wait', timeoutMs: o.lockTimeoutMs ?? defaults.lockTimeoutMs, signal })
@@ -182,7 +185,6 @@ async function attemptSync (engine: Engine, o: SyncOptions, r: Resolved, attempt
     // A scope with no rows yet takes the direct path: one COPY straight into the target inside
     // the merge transaction. Otherwise rows are staged and merged set-based.
     const direct = !(await control.query<{ has: boolean }>(r.sql.scopeHasRows, r.scopeValues)).rows[0].has
-    let sink: Sink
     if (direct) {
       await control.query('BEGIN')
       directSink = new DirectSink(new CopyWriter(control, r.sql.directCopy), r.runId)
@@ -196,7 +198,6 @@ async function attemptSync (engine: Engine, o: SyncOptions, r: Resolved, attempt
       : { prefix: [], seq: true }
 
     const tLoad = performance.now()
-    source = await openSource(o.input, o.gzip ?? defaults.gzip)
     const totals = await load(engine, o, r, source, sink, layout, mappingStats)
     phases.load = performance.now() - tLoad
     r.log.info({ phase: 'load', ms: Math.round(phases.load), read: totals.read, staged: totals.staged, rejected: totals.rejected, partitions: totals.partitions, direct }, 'load finished')
@@ -260,6 +261,8 @@ async function attemptSync (engine: Engine, o: SyncOptions, r: Resolved, attempt
     return rep
   } catch (err) {
     broken = err
+    // A COPY still open would queue every later statement on its connection behind it: end it (CopyFail).
+    sink?.abort(err instanceof Error ? err : new Error(String(err)))
     const e = aborted() && !(err instanceof SyncError && err.code !== 'BRX_ERR_CANCELLED') ? cancelled() : toSyncError(err)
     await cleanupAfterFailure(engine, control, r, e, runInserted).catch(cleanupErr => {
       r.log.warn({ err: (cleanupErr as Error).message }, 'cleanup after failure incomplete; the next sync of this scope finishes it')
@@ -326,10 +329,15 @@ async function openWriters (engine: Engine, o: SyncOptions, r: Resolved, clients
   const { pgPool, settings } = engine
   const writers = [new CopyWriter(clients[0], r.sql.copy)]
   const wanted = o.writers ?? settings.writers
-  for (let i = 1; i < wanted && (pgPool.idleCount > 0 || pgPool.totalCount < settings.pgPoolSize); i++) {
-    const c = await checkout(pgPool)
-    clients.push(c)
-    writers.push(new CopyWriter(c, r.sql.copy))
+  try {
+    for (let i = 1; i < wanted && (pgPool.idleCount > 0 || pgPool.totalCount < settings.pgPoolSize); i++) {
+      const c = await checkout(pgPool)
+      clients.push(c)
+      writers.push(new CopyWriter(c, r.sql.copy))
+    }
+  } catch (err) {
+    for (const w of writers) w.abort(err as Error)
+    throw err
   }
   return writers
 }

@@ -7,10 +7,11 @@
 import pg from 'pg'
 import { migrate } from '../src'
 
-async function main (): Promise<void> {
-  const url = new URL(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/brx_test')
+/** Drops and recreates the database of `connectionString` (named brx_test* or brx_bench*, nothing else), then migrates it. */
+export async function recreateDatabase (connectionString: string): Promise<string> {
+  const url = new URL(connectionString)
   const name = decodeURIComponent(url.pathname.slice(1))
-  if (!/^brx_test[a-z0-9_]*$/.test(name)) throw new Error(`refusing to recreate database "${name}": test databases must be named brx_test*`)
+  if (!/^brx_(test|bench)[a-z0-9_]*$/.test(name)) throw new Error(`refusing to recreate database "${name}": only brx_test* and brx_bench* databases are thrown away`)
   const admin = new URL(url.toString())
   admin.pathname = '/postgres'
   const client = new pg.Client({ connectionString: admin.toString() })
@@ -22,10 +23,14 @@ async function main (): Promise<void> {
     await client.end()
   }
   await migrate({ databaseUrl: url.toString() })
-  process.stdout.write(`test database ${name} ready\n`)
+  return name
 }
 
-main().catch(err => {
-  process.stderr.write(`setup-db: ${String((err as Error).message)}\n`)
-  process.exitCode = 1
-})
+if (require.main === module) {
+  recreateDatabase(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/brx_test').then(name => {
+    process.stdout.write(`test database ${name} ready\n`)
+  }, err => {
+    process.stderr.write(`setup-db: ${String((err as Error).message)}\n`)
+    process.exitCode = 1
+  })
+}
