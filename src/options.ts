@@ -144,7 +144,12 @@ export function validateEngineOptions (o: EngineOptions): void {
   if (o == null || typeof o !== 'object') throw new SyncError('BRX_ERR_OPTIONS_INVALID', 'options must be an object.')
   const r = o as Record<string, unknown>
   for (const k of ['pgPoolSize', 'workers', 'writers', 'partitionBytes', 'maxInFlight']) positiveInt(r, k)
-  if (o.databaseUrl !== undefined && typeof o.databaseUrl !== 'string') fail('databaseUrl', 'must be a string.')
+  if (o.databaseUrl !== undefined) {
+    if (typeof o.databaseUrl !== 'string') fail('databaseUrl', 'must be a string.')
+    // Never echo the value: it may hold a password.
+    if (!/^postgres(ql)?:\/\//i.test(o.databaseUrl)) fail('databaseUrl', 'must be a postgres:// or postgresql:// URL.')
+    try { new URL(o.databaseUrl) } catch { fail('databaseUrl', 'is not a valid URL (special characters in the password must be percent-encoded).') }
+  }
   if (o.workerNice !== undefined && !(Number.isInteger(o.workerNice) && o.workerNice >= 0 && o.workerNice <= 19)) fail('workerNice', `must be an integer from 0 to 19, got ${JSON.stringify(o.workerNice)}.`)
   if (o.partitionBytes !== undefined && o.partitionBytes > 256 << 20) fail('partitionBytes', 'must be at most 256 MiB.')
   const m = o.mapping as Record<string, unknown> | undefined

@@ -26,7 +26,7 @@
 import { randomUUID } from 'node:crypto'
 import { MessageChannel } from 'node:worker_threads'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type pg from 'pg'
+import pg from 'pg'
 import type { Logger } from 'pino'
 import { resolveDataset } from './dataset'
 import type { DatasetSpec } from './dataset/types'
@@ -114,10 +114,15 @@ function resolve (engine: Engine, o: SyncOptions): Resolved {
   const scopeValues = dataset.scope.map(c => {
     const v = scope[c.name]
     if (v === undefined) throw new SyncError('BRX_ERR_OPTIONS_INVALID', `options.scope.${c.name} is required by dataset ${dataset.name}${c.name === 'user_id' ? ' (or pass options.userId)' : ''}.`, { option: `scope.${c.name}` })
-    if (c.type === 'uuid' && !isUuid(v)) throw new SyncError('BRX_ERR_OPTIONS_INVALID', `options.scope.${c.name} must be a uuid, got ${JSON.stringify(v)}.`, { option: `scope.${c.name}` })
+    if (c.type === 'uuid') {
+      if (!isUuid(v)) throw new SyncError('BRX_ERR_OPTIONS_INVALID', `options.scope.${c.name} must be a uuid, got ${JSON.stringify(v)}.`, { option: `scope.${c.name}` })
+      // One user, one scope: the lock key and sync_runs.scope must not depend on how the uuid was spelled.
+      return canonicalUuid(v)
+    }
     if ((c.type === 'int4' || c.type === 'int8' || c.type === 'int2') && !Number.isSafeInteger(Number(v))) throw new SyncError('BRX_ERR_OPTIONS_INVALID', `options.scope.${c.name} must be an integer, got ${JSON.stringify(v)}.`, { option: `scope.${c.name}` })
     return v
   })
+  for (const c of dataset.scope) scope[c.name] = scopeValues[dataset.scope.indexOf(c)]
   const runId = randomUUID()
   const staging = stagingName(runId)
   const mappingOn = dataset.mapping !== undefined && engine.resolver.source !== 'none'
@@ -133,6 +138,11 @@ function resolve (engine: Engine, o: SyncOptions): Resolved {
     unmapped: mappingOn ? (o.mapping?.unmapped ?? engine.options.mapping?.unmapped ?? defaults.mapping.unmapped) : null,
     log: engine.logger.child({ runId }),
   }
+}
+
+function canonicalUuid (v: string): string {
+  const h = v.replace(/-/g, '').toLowerCase()
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`
 }
 
 export function toSyncError (err: unknown): SyncError {
@@ -154,8 +164,9 @@ async function attemptSync (engine: Engine, o: SyncOptions, r: Resolved, attempt
   const clients: pg.PoolClient[] = []
   let control: pg.PoolClient
   try {
-    control = await checkout(pool)
+    control = await checkout(pool, signal)
   } catch (err) {
+    if (aborted()) throw cancelled()
     throw fromPgError(err, 'Connecting to PostgreSQL')
   }
   clients.push(control)
@@ -218,7 +229,7 @@ async function attemptSync (engine: Engine, o: SyncOptions, r: Resolved, attempt
       const statementTimeoutMs = o.statementTimeoutMs ?? defaults.statementTimeoutMs
       const workMem = o.workMem ?? defaults.workMem
       if (directSink !== null) {
-        counts = await finishDirect(control, { sql: r.sql, scopeValues: r.scopeValues, copied: directSink.copied, spilled: directSink.spilled, spillPath: directSink.spillPath, statementTimeoutMs, workMem, beforeCommit })
+        counts = await finishDirect(control, { sql: r.sql, scopeValues: r.scopeValues, copied: directSink.copied, spilled: directSink.spilled, spillPath: directSink.spillPath, statementTimeoutMs, workMem, beforeCommit, signal })
       } else {
         // Staging is committed: a transient failure of the merge (deadlock, serialization, a lost
         // connection) is retried alone, on a fresh connection that takes the scope lock again —
@@ -236,6 +247,7 @@ async function attemptSync (engine: Engine, o: SyncOptions, r: Resolved, attempt
               statementTimeoutMs,
               workMem,
               beforeCommit,
+              signal,
             }, `DROP TABLE IF EXISTS ${r.staging}`)
             break
           } catch (err) {
@@ -264,7 +276,7 @@ async function attemptSync (engine: Engine, o: SyncOptions, r: Resolved, attempt
     // A COPY still open would queue every later statement on its connection behind it: end it (CopyFail).
     sink?.abort(err instanceof Error ? err : new Error(String(err)))
     const e = aborted() && !(err instanceof SyncError && err.code !== 'BRX_ERR_CANCELLED') ? cancelled() : toSyncError(err)
-    await cleanupAfterFailure(engine, control, r, e, runInserted).catch(cleanupErr => {
+    await cleanupAfterFailure(engine, clients, r, e, runInserted).catch(cleanupErr => {
       r.log.warn({ err: (cleanupErr as Error).message }, 'cleanup after failure incomplete; the next sync of this scope finishes it')
     })
     throw e
@@ -291,7 +303,7 @@ async function reconnectForMerge (engine: Engine, control: pg.PoolClient, client
   } catch {
     clients.splice(clients.indexOf(control), 1)
     control.release(true)
-    client = await checkout(engine.pgPool)
+    client = await checkout(engine.pgPool, o.signal)
     clients.unshift(client)
     await acquireScopeLock(client, r.dataset.table, r.scopeJson, { wait: true, timeoutMs: o.lockTimeoutMs ?? defaults.lockTimeoutMs, signal: o.signal })
   }
@@ -314,14 +326,34 @@ function partitionSize (engine: Engine, o: SyncOptions, source: OpenedSource): n
 }
 
 /**
- * A checked-out client whose connection dies while it sits between queries
- * emits 'error'; without a listener that would crash the host process. The
- * failure surfaces anyway at the client's next query.
+ * A pooled connection, abortable while waiting for one. A checked-out client
+ * whose connection dies between queries emits 'error'; without a listener
+ * that would crash the host process. The failure surfaces anyway at the
+ * client's next query.
  */
-async function checkout (pool: pg.Pool): Promise<pg.PoolClient> {
-  const client = await pool.connect()
-  if (client.listenerCount('error') === 0) client.on('error', () => {})
-  return client
+async function checkout (pool: pg.Pool, signal?: AbortSignal): Promise<pg.PoolClient> {
+  const ready = (client: pg.PoolClient): pg.PoolClient => {
+    if (client.listenerCount('error') === 0) client.on('error', () => {})
+    return client
+  }
+  if (signal === undefined) return ready(await pool.connect())
+  if (signal.aborted) throw new SyncError('BRX_ERR_CANCELLED', 'The sync was cancelled while waiting for a connection.')
+  const pending = pool.connect()
+  return await new Promise<pg.PoolClient>((resolve, reject) => {
+    const onAbort = (): void => {
+      pending.then(c => c.release(), () => {})
+      reject(new SyncError('BRX_ERR_CANCELLED', 'The sync was cancelled while waiting for a connection.'))
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+    pending.then(c => {
+      signal.removeEventListener('abort', onAbort)
+      if (signal.aborted) return // onAbort's own handler on `pending` gives the client back
+      resolve(ready(c))
+    }, err => {
+      signal.removeEventListener('abort', onAbort)
+      reject(err)
+    })
+  })
 }
 
 /** The control connection writes; more writers only when the pool has room (never wait for one while holding one). */
@@ -331,7 +363,7 @@ async function openWriters (engine: Engine, o: SyncOptions, r: Resolved, clients
   const wanted = o.writers ?? settings.writers
   try {
     for (let i = 1; i < wanted && (pgPool.idleCount > 0 || pgPool.totalCount < settings.pgPoolSize); i++) {
-      const c = await checkout(pgPool)
+      const c = await checkout(pgPool, o.signal)
       clients.push(c)
       writers.push(new CopyWriter(c, r.sql.copy))
     }
@@ -358,14 +390,17 @@ async function checkSchema (client: pg.PoolClient, d: DatasetSpec): Promise<void
 }
 
 /** Rolls nothing back by hand (the merge is one transaction): drops staging and records the failure. */
-async function cleanupAfterFailure (engine: Engine, control: pg.PoolClient, r: Resolved, e: SyncError, runInserted: boolean): Promise<void> {
-  let client: pg.ClientBase = control
+async function cleanupAfterFailure (engine: Engine, clients: pg.PoolClient[], r: Resolved, e: SyncError, runInserted: boolean): Promise<void> {
+  let client: pg.ClientBase = clients[0]
   let fresh: pg.PoolClient | null = null
   try {
     // The direct path fails inside its transaction: end it before anything else.
-    await control.query('ROLLBACK')
+    await client.query('ROLLBACK')
   } catch {
-    fresh = await checkout(engine.pgPool)
+    // The connection is dead. Give back every connection of this sync (discarded) before asking
+    // for another: syncs that failed together must not wait on each other's dead connections.
+    for (const c of clients.splice(0)) c.release(true)
+    fresh = await checkout(engine.pgPool, AbortSignal.timeout(10_000))
     client = fresh
   }
   try {
@@ -376,11 +411,21 @@ async function cleanupAfterFailure (engine: Engine, control: pg.PoolClient, r: R
   }
 }
 
-/** Cancels the merge statement in flight (pg has no in-band cancel for a busy connection). */
+/**
+ * Cancels the statement in flight on `control`. pg has no in-band cancel for a busy
+ * connection, and the engine's pool may be saturated: use a connection of its own.
+ */
 async function cancelBackend (engine: Engine, control: pg.PoolClient): Promise<void> {
   const pid = (control as unknown as { processID?: number }).processID
   if (pid === undefined) return
-  await engine.pgPool.query('SELECT pg_cancel_backend($1)', [pid]).catch(() => {})
+  const c = new pg.Client({ ...engine.pgPool.options, application_name: 'brx-sync-cancel' })
+  c.on('error', () => {})
+  try {
+    await c.connect()
+    await c.query('SELECT pg_cancel_backend($1)', [pid])
+  } catch { /* the statement ends anyway; the merge checks the signal between statements */ } finally {
+    await c.end().catch(() => {})
+  }
 }
 
 function progressOf (r: Resolved, phase: Progress['phase'], rowsRead: number, rowsWritten: number, bytesRead: number, bytesTotal: number | null): Progress {

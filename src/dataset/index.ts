@@ -1,6 +1,7 @@
 import { SyncError } from '../errors'
 import { cardtraderInventory } from './cardtrader'
-import type { DatasetSpec } from './types'
+import { findNormalizer, normalizers } from '../transform/normalizers'
+import type { DatasetSpec, PgType } from './types'
 
 export type { DatasetSpec, ColumnSpec, PgType, MappingSpec } from './types'
 
@@ -9,6 +10,7 @@ export const presets: Record<string, DatasetSpec> = {
 }
 
 const IDENT = /^[a-z_][a-z0-9_]{0,62}$/
+const PG_TYPES: readonly PgType[] = ['int2', 'int4', 'int8', 'float8', 'bool', 'text', 'jsonb', 'uuid', 'timestamptz', 'date']
 
 /** Validates an identifier from configuration and returns it double-quoted. */
 export function quoteIdent (name: string, what = 'identifier'): string {
@@ -45,6 +47,7 @@ export function validateDataset (d: DatasetSpec): void {
   const names = new Set<string>()
   for (const c of [...d.scope, ...d.columns]) {
     quoteIdent(c.name, 'dataset column')
+    if (!PG_TYPES.includes(c.type)) bad(`column "${c.name}" has type ${JSON.stringify(c.type)}; known types: ${PG_TYPES.join(', ')}.`)
     if (names.has(c.name)) bad(`column "${c.name}" appears twice.`)
     names.add(c.name)
   }
@@ -56,6 +59,7 @@ export function validateDataset (d: DatasetSpec): void {
     for (const m of [d.mapping.from, ...d.mapping.to]) if (!cols.has(m)) bad(`.mapping names "${m}", which is not in .columns.`)
   }
   for (const t of [d.createdAt, d.updatedAt]) if (t != null) quoteIdent(t, 'dataset timestamp column')
+  if (typeof d.normalizer !== 'string' || findNormalizer(d.normalizer) === undefined) bad(`.normalizer ${JSON.stringify(d.normalizer)} is not a registered normalizer (known: ${Object.keys(normalizers).join(', ')}).`)
 }
 
 /** Columns that decide "changed" for the merge. */

@@ -19,6 +19,8 @@ export interface MergeInput {
   workMem: string
   /** Runs inside the transaction just before COMMIT (records the run as succeeded). */
   beforeCommit: (counts: MergeCounts) => Promise<void>
+  /** Checked between statements and before COMMIT: an abort between two statements must not commit. */
+  signal?: AbortSignal
 }
 
 export interface MergeCounts {
@@ -32,8 +34,13 @@ export interface MergeCounts {
   steps: Record<string, number>
 }
 
-/** Runs one statement and records how long it took under `name`. */
-async function timed (steps: Record<string, number>, name: string, run: () => Promise<pg.QueryResult>): Promise<number> {
+function checkAbort (signal: AbortSignal | undefined): void {
+  if (signal?.aborted === true) throw new SyncError('BRX_ERR_CANCELLED', 'The sync was cancelled during the merge; nothing was committed.')
+}
+
+/** Runs one statement (unless the sync was cancelled) and records how long it took under `name`. */
+async function timed (steps: Record<string, number>, name: string, run: () => Promise<pg.QueryResult>, signal?: AbortSignal): Promise<number> {
+  checkAbort(signal)
   const t = performance.now()
   const res = await run()
   steps[name] = Math.round(performance.now() - t)
@@ -50,20 +57,20 @@ export async function runMerge (client: pg.ClientBase, m: MergeInput, dropStagin
   try {
     await setLocals(client, m.statementTimeoutMs, m.workMem)
     const steps: Record<string, number> = {}
-    const duplicates = m.maybeDuplicates ? await timed(steps, 'dedup', async () => await client.query(m.sql.dedup)) : 0
+    const duplicates = m.maybeDuplicates ? await timed(steps, 'dedup', async () => await client.query(m.sql.dedup), m.signal) : 0
     const written = m.staged - duplicates
     // Fresh statistics inside the transaction: the anti-joins below are hash joins only if the
     // planner knows how many rows staging holds (see README, "The merge").
-    await timed(steps, 'analyze', async () => await client.query(m.sql.analyze))
+    await timed(steps, 'analyze', async () => await client.query(m.sql.analyze), m.signal)
     const has = (await client.query<{ has: boolean }>(m.sql.scopeHasRows, m.scopeValues)).rows[0].has
     let inserted = 0; let updated = 0; let deleted = 0
     if (!has) {
-      inserted = await timed(steps, 'insert', async () => await client.query(m.sql.insertAll, m.scopeValues))
+      inserted = await timed(steps, 'insert', async () => await client.query(m.sql.insertAll, m.scopeValues), m.signal)
     } else {
-      await timed(steps, 'classify', async () => await client.query(m.sql.classify, m.scopeValues))
-      updated = await timed(steps, 'update', async () => await client.query(m.sql.update, m.scopeValues))
-      inserted = await timed(steps, 'insert', async () => await client.query(m.sql.insert, m.scopeValues))
-      if (m.mode === 'mirror') deleted = await timed(steps, 'delete', async () => await client.query(m.sql.delete, m.scopeValues))
+      await timed(steps, 'classify', async () => await client.query(m.sql.classify, m.scopeValues), m.signal)
+      updated = await timed(steps, 'update', async () => await client.query(m.sql.update, m.scopeValues), m.signal)
+      inserted = await timed(steps, 'insert', async () => await client.query(m.sql.insert, m.scopeValues), m.signal)
+      if (m.mode === 'mirror') deleted = await timed(steps, 'delete', async () => await client.query(m.sql.delete, m.scopeValues), m.signal)
     }
     const unchanged = written - inserted - updated
     const existing = updated + unchanged + deleted
@@ -72,8 +79,10 @@ export async function runMerge (client: pg.ClientBase, m: MergeInput, dropStagin
         `Mirror mode would delete ${deleted} of the scope's ${existing} rows (${(100 * deleted / existing).toFixed(1)}%), more than maxDeleteRatio ${m.maxDeleteRatio}; nothing was changed. Check the export, or pass allowMassDelete.`)
     }
     const counts = { duplicates, inserted, updated, unchanged, deleted, fastPath: !has, steps }
+    checkAbort(m.signal)
     await m.beforeCommit(counts)
     await client.query(dropStagingSql)
+    checkAbort(m.signal)
     await client.query('COMMIT')
     return counts
   } catch (err) {
@@ -93,6 +102,7 @@ export interface DirectInput {
   statementTimeoutMs: number
   workMem: string
   beforeCommit: (counts: MergeCounts) => Promise<void>
+  signal?: AbortSignal
 }
 
 /**
@@ -106,13 +116,16 @@ export async function finishDirect (client: pg.ClientBase, m: DirectInput): Prom
     await setLocals(client, m.statementTimeoutMs, m.workMem)
     let lateInserted = 0
     if (m.spilled > 0) {
+      checkAbort(m.signal)
       await client.query(m.sql.lateTable)
       await pipeline(fs.createReadStream(m.spillPath), client.query(copyFrom(m.sql.lateCopy)))
       await client.query(m.sql.lateUpdate, m.scopeValues)
       lateInserted = (await client.query(m.sql.lateInsert, m.scopeValues)).rowCount ?? 0
     }
     const counts: MergeCounts = { duplicates: m.spilled - lateInserted, inserted: m.copied + lateInserted, updated: 0, unchanged: 0, deleted: 0, fastPath: true, steps: {} }
+    checkAbort(m.signal)
     await m.beforeCommit(counts)
+    checkAbort(m.signal)
     await client.query('COMMIT')
     return counts
   } catch (err) {

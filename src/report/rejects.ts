@@ -17,7 +17,8 @@ export class RejectsFile {
     if (this.stream === null || rejects.length === 0) return
     this.check()
     let s = ''
-    for (const r of rejects) s += JSON.stringify(r) + '\n'
+    // `record` arrives as JSON text from the worker (see transformPartition): spliced in, not re-encoded.
+    for (const r of rejects) s += `{"row":${r.row},"offset":${r.offset},"reason":${JSON.stringify(r.reason)},"message":${JSON.stringify(r.message)},"record":${String(r.record ?? 'null')}}\n`
     if (!this.stream.write(s)) await once(this.stream, 'drain')
   }
 

@@ -72,6 +72,7 @@ export interface Reject {
   /** Stable reason code. */
   reason: string
   message: string
-  /** The raw record: parsed JSON when it parsed, else the raw text (truncated to 64 KiB). */
+  /** The raw record: parsed JSON when it parsed, else the raw text (truncated to 64 KiB).
+   *  On its way from a worker to the rejects file it is that value already serialized as JSON text. */
   record: unknown
 }

@@ -10,3 +10,8 @@ export type Normalizer = (rec: unknown, out: unknown[]) => void
 export const normalizers: Record<string, Normalizer> = {
   'cardtrader-product': normalizeCardtraderProduct,
 }
+
+/** Looks a normalizer up by name, own entries only ("constructor" or "__proto__" are not normalizers). */
+export function findNormalizer (name: string): Normalizer | undefined {
+  return Object.prototype.hasOwnProperty.call(normalizers, name) ? normalizers[name] : undefined
+}

@@ -3,7 +3,7 @@ import type { ColumnSpec, DatasetSpec } from '../dataset/types'
 import { BinaryWriter, writeValue } from '../encode'
 import type { Reject } from '../report/types'
 import { keyHash } from './key-hash'
-import { normalizers } from './normalizers'
+import { findNormalizer } from './normalizers'
 import { Rejection } from './values'
 
 /**
@@ -68,7 +68,7 @@ export async function transformPartition (task: TransformTask, resolve?: Resolve
   // Wall time in the worker (process.cpuUsage() would count every thread of the process).
   const t0 = performance.now()
   const { data, offsets, dataset } = task
-  const normalize = normalizers[dataset.normalizer]
+  const normalize = findNormalizer(dataset.normalizer)
   if (normalize === undefined) throw new Error(`unknown normalizer "${dataset.normalizer}"`)
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
   const count = offsets.length / 2
@@ -79,30 +79,36 @@ export async function transformPartition (task: TransformTask, resolve?: Resolve
   const recs: unknown[] = []
   const rejects: Reject[] = []
   const reasons: Record<string, number> = {}
-  /** `counted`: a rejection proper; unmapped and excluded records are listed but counted apart. */
+  /**
+   * `counted`: a rejection proper; unmapped and excluded records are listed but counted apart.
+   * With a rejects file, the record travels back already serialized: a string clones cheaply,
+   * and a record nested too deeply for JSON.stringify travels as its raw text.
+   */
   const reject = (i: number, reason: string, message: string, record: unknown, counted = true): void => {
     if (counted) reasons[reason] = (reasons[reason] ?? 0) + 1
-    rejects.push({ row: task.firstRow + i, offset: task.byteOffset + offsets[2 * i], reason, message, record: task.keepRaw ? record : undefined })
+    rejects.push({ row: task.firstRow + i, offset: task.byteOffset + offsets[2 * i], reason, message, record: task.keepRaw ? recordJson(record, buf, offsets[2 * i], offsets[2 * i + 1]) : undefined })
   }
   const width = dataset.columns.length
 
   for (let i = 0; i < count; i++) {
     const s = offsets[2 * i]; const e = offsets[2 * i + 1]
     if (!allUtf8 && !isUtf8(buf.subarray(s, e))) {
-      reject(i, 'invalid_utf8', 'the record is not valid UTF-8.', rawText(buf, s, e))
+      reject(i, 'invalid_utf8', 'the record is not valid UTF-8.', RAW)
       continue
     }
     let rec: unknown
     try {
       rec = JSON.parse(buf.toString('utf8', s, e))
     } catch (err) {
-      reject(i, 'malformed_json', `the record is not valid JSON: ${(err as Error).message}.`, rawText(buf, s, e))
+      reject(i, 'malformed_json', `the record is not valid JSON: ${(err as Error).message}.`, RAW)
       continue
     }
     const out = new Array<unknown>(width)
     try {
       normalize(rec, out)
     } catch (err) {
+      // JSON.stringify of a value nested thousands deep overflows the stack: hostile input, not a bug.
+      if (err instanceof RangeError) { reject(i, 'invalid_value', 'the record is nested too deeply to store.', RAW); continue }
       if (!(err instanceof Rejection)) throw err
       reject(i, err.reason, err.message, rec)
       continue
@@ -182,6 +188,13 @@ export async function transformPartition (task: TransformTask, resolve?: Resolve
   }
 }
 
-function rawText (buf: Buffer, s: number, e: number): string {
-  return buf.toString('utf8', s, Math.min(e, s + MAX_RAW))
+/** Marks a record to be listed as its raw text (it did not parse, or cannot be serialized). */
+const RAW = Symbol('raw text')
+
+/** The `record` of a rejects-file line, as JSON text: the parsed record, else the raw text as a string. */
+function recordJson (record: unknown, buf: Buffer, s: number, e: number): string {
+  if (record !== RAW) {
+    try { return JSON.stringify(record) } catch { /* too deep: fall back to the raw text */ }
+  }
+  return JSON.stringify(buf.toString('utf8', s, Math.min(e, s + MAX_RAW)))
 }
