@@ -40,6 +40,12 @@ export function removeTmp (): void {
   tmpRoot = undefined
 }
 
+/** A seeded () => [0, 1) generator (Prng.next), for tests that only need numbers. */
+export function rng (seed: number): () => number {
+  const p = new Prng(seed)
+  return () => p.next()
+}
+
 /** mulberry32, seeded; the seed is printed by the tests on failure. */
 export class Prng {
   private s: number

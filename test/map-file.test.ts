@@ -1,4 +1,5 @@
 import { test } from 'node:test'
+import { rng } from './helpers'
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -24,16 +25,6 @@ const TABLES: CatalogTable[] = [
   { table: 'sealed_products', kind: 'sealed_products' },
 ]
 
-function mulberry32 (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 type Row = [cardtraderId: number, printId: number, table: string]
 
@@ -54,7 +45,7 @@ async function resolveAll (r: BlueprintResolver, ids: number[]): Promise<Array<{
 
 test('file source matches a plain-loop reference on random catalogs (CSV, NDJSON, gzip)', async () => {
   const seed = Number(process.env.SEED ?? Date.now() % 1e9)
-  const rnd = mulberry32(seed)
+  const rnd = rng(seed)
   const names = ['cards_prints', 'op_prints', 'pk_prints', 'sealed_products', 'unknown_table']
   const rows: Row[] = []
   for (let i = 0; i < 3000; i++) {

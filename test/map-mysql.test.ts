@@ -1,4 +1,5 @@
 import { after, before, test } from 'node:test'
+import { rng } from './helpers'
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -39,16 +40,6 @@ async function lookup (r: BlueprintResolver, ids: number[], stats = newMappingSt
   return ids.map((_, i) => res.kinds[i] === 0 ? null : [res.printIds[i], r.kinds[res.kinds[i] - 1]])
 }
 
-function mulberry32 (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 test('priority between tables: the first configured table that has the blueprint wins', async () => {
   const tables = await catalog('prio', {
@@ -174,7 +165,7 @@ test('concurrent resolves of the same blueprints share one fetch', async () => {
 
 test('random catalogs: MySQL and file sources both match a plain-loop reference', async () => {
   const seed = Number(process.env.SEED ?? Date.now() % 1e9)
-  const rnd = mulberry32(seed)
+  const rnd = rng(seed)
   const kinds = ['cards', 'op', 'pk', 'sealed'] as const
   const data: Record<string, Array<[number, number]>> = { cards: [], op: [], pk: [], sealed: [] }
   let nextId = 1

@@ -2,18 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Partitioner, type Partition } from '../src/read/partitioner'
 import { SyncError } from '../src/errors'
-
-/** A small seeded PRNG so a failure prints a seed that reproduces it. */
-function rng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { rng } from './helpers'
 
 const NASTY = ['"', '\\', '\\"', '\\\\', '[', ']', '{', '}', ',', '\n', 'é', '日本語', '😀', '\u0001', ' ', 'a']
 

@@ -38,6 +38,15 @@ function checkAbort (signal: AbortSignal | undefined): void {
   if (signal?.aborted === true) throw new SyncError('BRX_ERR_CANCELLED', 'The sync was cancelled during the merge; nothing was committed.')
 }
 
+/** Records the run (inside the transaction), drops staging if any, and commits — unless cancelled meanwhile. */
+async function commit (client: pg.ClientBase, m: { beforeCommit: (c: MergeCounts) => Promise<void>, signal?: AbortSignal }, counts: MergeCounts, dropStagingSql?: string): Promise<void> {
+  checkAbort(m.signal)
+  await m.beforeCommit(counts)
+  if (dropStagingSql !== undefined) await client.query(dropStagingSql)
+  checkAbort(m.signal)
+  await client.query('COMMIT')
+}
+
 /** Runs one statement (unless the sync was cancelled) and records how long it took under `name`. */
 async function timed (steps: Record<string, number>, name: string, run: () => Promise<pg.QueryResult>, signal?: AbortSignal): Promise<number> {
   checkAbort(signal)
@@ -79,11 +88,7 @@ export async function runMerge (client: pg.ClientBase, m: MergeInput, dropStagin
         `Mirror mode would delete ${deleted} of the scope's ${existing} rows (${(100 * deleted / existing).toFixed(1)}%), more than maxDeleteRatio ${m.maxDeleteRatio}; nothing was changed. Check the export, or pass allowMassDelete.`)
     }
     const counts = { duplicates, inserted, updated, unchanged, deleted, fastPath: !has, steps }
-    checkAbort(m.signal)
-    await m.beforeCommit(counts)
-    await client.query(dropStagingSql)
-    checkAbort(m.signal)
-    await client.query('COMMIT')
+    await commit(client, m, counts, dropStagingSql)
     return counts
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {})
@@ -123,10 +128,7 @@ export async function finishDirect (client: pg.ClientBase, m: DirectInput): Prom
       lateInserted = (await client.query(m.sql.lateInsert, m.scopeValues)).rowCount ?? 0
     }
     const counts: MergeCounts = { duplicates: m.spilled - lateInserted, inserted: m.copied + lateInserted, updated: 0, unchanged: 0, deleted: 0, fastPath: true, steps: {} }
-    checkAbort(m.signal)
-    await m.beforeCommit(counts)
-    checkAbort(m.signal)
-    await client.query('COMMIT')
+    await commit(client, m, counts)
     return counts
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {})
