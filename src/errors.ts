@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   BRX_ERR_CATALOG_UNAVAILABLE: { exit: 6, summary: 'The blueprint catalog (MySQL or catalog file) cannot be read before or during mapping. Nothing is written.' },
   BRX_ERR_CATALOG_TIMEOUT: { exit: 6, summary: 'A catalog lookup exceeded `mapping.lookupTimeoutMs`. Nothing is written.' },
   BRX_ERR_WORKER_FAILED: { exit: 7, summary: 'A worker thread crashed or returned something unexpected. Nothing is written.' },
+  BRX_ERR_LOCAL_IO: { exit: 8, summary: 'A local file brx-sync writes (the rejects file, the duplicate spill file in the temp directory) cannot be written. Nothing is written to the target.' },
   BRX_ERR_CANCELLED: { exit: 130, summary: 'The sync was cancelled (AbortSignal, SIGINT or SIGTERM). COPY aborted, transaction rolled back, staging dropped.' },
   BRX_ERR_ABANDONED: { exit: 70, summary: 'Stored in sync_runs.error_code, never thrown: a run found still "running" whose process died (its scope lock was free). The next sync of the scope marks it failed and drops its staging table.' },
   BRX_ERR_INTERNAL: { exit: 70, summary: 'A bug in brx-sync. Please report it with the log.' },
@@ -105,6 +106,9 @@ export function isTransient (err: unknown): boolean {
   return false
 }
 
+/** Node socket errors: the database is unreachable (ENOENT and friends are local files, not the database). */
+const SOCKET_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN'])
+
 /** Wraps a pg error into a SyncError with the right code, keeping SQLSTATE, detail and constraint. */
 export function fromPgError (err: unknown, what: string): SyncError {
   if (err instanceof SyncError) return err
@@ -113,7 +117,7 @@ export function fromPgError (err: unknown, what: string): SyncError {
   let kind: ErrorCode = 'BRX_ERR_DB_QUERY'
   if (code === '57014' || code === '55P03') kind = 'BRX_ERR_DB_TIMEOUT'
   else if (code === '42P01' || code === '42703' || code === '3F000') kind = 'BRX_ERR_DB_SCHEMA'
-  else if (code !== undefined && (code.startsWith('08') || code.startsWith('57P') || code.startsWith('28') || /^E[A-Z]+$/.test(code))) kind = 'BRX_ERR_DB_CONNECT'
+  else if (code !== undefined && (code.startsWith('08') || code.startsWith('57P') || code.startsWith('28') || code === '3D000' || SOCKET_CODES.has(code))) kind = 'BRX_ERR_DB_CONNECT'
   else if (typeof e?.message === 'string' && /Connection terminated|not queryable|Connection ended/i.test(e.message)) kind = 'BRX_ERR_DB_CONNECT'
   return new SyncError(kind, `${what} failed: ${redact(e?.message ?? String(err))}`, { cause: err })
 }

@@ -106,7 +106,10 @@ export async function runSync (engine: Engine, options: SyncOptions): Promise<Sy
 function resolve (engine: Engine, o: SyncOptions): Resolved {
   const dataset = resolveDataset(o.dataset ?? defaults.dataset)
   const scope: Record<string, string | number> = { ...(o.scope ?? {}) }
-  if (o.userId !== undefined) scope.user_id = o.userId
+  if (o.userId !== undefined) {
+    if (scope.user_id !== undefined && scope.user_id !== o.userId) throw new SyncError('BRX_ERR_OPTIONS_INVALID', 'options.userId and options.scope.user_id disagree; pass one of them.', { option: 'userId' })
+    scope.user_id = o.userId
+  }
   const names = dataset.scope.map(c => c.name)
   for (const k of Object.keys(scope)) {
     if (!names.includes(k)) throw new SyncError('BRX_ERR_OPTIONS_INVALID', `options.scope has "${k}", which is not a scope column of dataset ${dataset.name} (${names.join(', ') || 'none'}).`, { option: 'scope' })
@@ -149,7 +152,7 @@ export function toSyncError (err: unknown): SyncError {
   if (err instanceof SyncError) return err
   const e = err as { code?: unknown, name?: unknown, message?: unknown }
   if (e?.name === 'AbortError') return new SyncError('BRX_ERR_CANCELLED', 'The sync was cancelled.', { cause: err })
-  if (typeof e?.code === 'string' && (/^[0-9A-Z]{5}$/.test(e.code) || /^E[A-Z]+$/.test(e.code))) return fromPgError(err, 'A database operation')
+  if (typeof e?.code === 'string' && (/^[0-9A-Z]{5}$/.test(e.code) || /^E(CONN|PIPE|TIMEDOUT|HOSTUNREACH|NETUNREACH|NOTFOUND|AI_)/.test(e.code))) return fromPgError(err, 'A database operation')
   if (typeof e?.message === 'string' && /Connection terminated|connect/i.test(e.message)) return fromPgError(err, 'A database operation')
   return new SyncError('BRX_ERR_INTERNAL', `Unexpected failure: ${redact(String(e?.message ?? err))}`, { cause: err })
 }
@@ -213,6 +216,11 @@ async function attemptSync (engine: Engine, o: SyncOptions, r: Resolved, attempt
     phases.load = performance.now() - tLoad
     r.log.info({ phase: 'load', ms: Math.round(phases.load), read: totals.read, staged: totals.staged, rejected: totals.rejected, partitions: totals.partitions, direct }, 'load finished')
     if (aborted()) throw cancelled()
+    // An API error body ({"error": "Unauthorized"}) parses as one NDJSON record that is rejected:
+    // in mirror mode that would read as "the user has nothing". Input with no valid record is refused.
+    if (r.mode === 'mirror' && totals.read > 0 && totals.valid === 0) {
+      throw new SyncError('BRX_ERR_INPUT_MALFORMED', `${source.name}: all ${totals.read} records were rejected (${Object.entries(totals.reasons).map(([k, v]) => `${k} ${v}`).join(', ')}); this is not an export, and mirror mode changes nothing.`, { file: source.name })
+    }
 
     const tMerge = performance.now()
     const report = (counts: MergeCounts): SyncReport => buildReport(r, o, totals, counts, mappingStats, engine, phases, attempt, t0)

@@ -31,6 +31,6 @@ export class RejectsFile {
   }
 
   private check (): void {
-    if (this.failed !== null) throw new SyncError('BRX_ERR_OPTIONS_INVALID', `options.rejectsFile ${String(this.path)} cannot be written: ${this.failed.message}.`, { cause: this.failed, option: 'rejectsFile', file: this.path ?? undefined })
+    if (this.failed !== null) throw new SyncError('BRX_ERR_LOCAL_IO', `The rejects file ${String(this.path)} cannot be written: ${this.failed.message}.`, { cause: this.failed, option: 'rejectsFile', file: this.path ?? undefined })
   }
 }

@@ -46,12 +46,14 @@ export async function insertRun (client: pg.ClientBase, r: { id: string, dataset
 }
 
 export const PROGRESS_SQL = 'UPDATE sync_runs SET progress = $2::jsonb, heartbeat_at = now() WHERE id = $1'
-export const SUCCEED_SQL = "UPDATE sync_runs SET status = 'succeeded', finished_at = now(), heartbeat_at = now(), report = $2::jsonb, progress = $3::jsonb WHERE id = $1"
+// clock_timestamp(), not now(): now() is when the merge transaction began.
+export const SUCCEED_SQL = "UPDATE sync_runs SET status = 'succeeded', finished_at = clock_timestamp(), heartbeat_at = clock_timestamp(), report = $2::jsonb, progress = $3::jsonb WHERE id = $1"
 
 export async function failRun (client: pg.ClientBase, id: string, err: SyncError): Promise<void> {
   const status = err.code === 'BRX_ERR_CANCELLED' ? 'cancelled' : 'failed'
   await client.query(
-    'UPDATE sync_runs SET status = $2, finished_at = now(), error_code = $3, error_message = $4 WHERE id = $1',
+    // Only a run still running: a connection lost after COMMIT must not relabel a succeeded run.
+    "UPDATE sync_runs SET status = $2, finished_at = now(), error_code = $3, error_message = $4 WHERE id = $1 AND status = 'running'",
     [id, status, err.code, redact(err.message)])
 }
 

@@ -4,6 +4,7 @@ import path from 'node:path'
 import { once } from 'node:events'
 import type pg from 'pg'
 import { COPY_HEADER, COPY_TRAILER } from '../encode'
+import { SyncError } from '../errors'
 import type { TransformResult } from '../transform/partition'
 import { CopyWriter } from './copy-writer'
 
@@ -62,6 +63,7 @@ export class StagingSink implements Sink {
 export class DirectSink implements Sink {
   private readonly seen = new Set<number>()
   private spill: fs.WriteStream | null = null
+  private spillError: Error | null = null
   readonly spillPath: string
   copied = 0
   spilled = 0
@@ -92,18 +94,30 @@ export class DirectSink implements Sink {
   }
 
   private async toSpill (tuple: Uint8Array): Promise<void> {
+    this.checkSpill()
     if (this.spill === null) {
       this.spill = fs.createWriteStream(this.spillPath)
+      // Without a listener a full or missing temp directory would crash the host process.
+      this.spill.on('error', err => { this.spillError ??= err })
       this.spill.write(COPY_HEADER)
     }
-    if (!this.spill.write(tuple)) await once(this.spill, 'drain')
+    if (!this.spill.write(tuple)) await Promise.race([once(this.spill, 'drain'), once(this.spill, 'close')])
+    this.checkSpill()
+  }
+
+  private checkSpill (): void {
+    if (this.spillError !== null) {
+      throw new SyncError('BRX_ERR_LOCAL_IO', `The duplicate-key spill file ${this.spillPath} cannot be written: ${this.spillError.message}.`, { cause: this.spillError, file: this.spillPath })
+    }
   }
 
   async finish (): Promise<void> {
     await this.writer.finish()
     if (this.spill !== null) {
+      this.checkSpill()
       const s = this.spill
-      await new Promise<void>((resolve, reject) => { s.once('error', reject); s.end(COPY_TRAILER, resolve) })
+      await new Promise<void>(resolve => { s.once('close', resolve); s.end(COPY_TRAILER) })
+      this.checkSpill()
     }
   }
 
