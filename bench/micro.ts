@@ -6,7 +6,7 @@
  */
 import { LRUCache } from 'lru-cache'
 import { cardtraderInventory } from '../src/dataset/cardtrader'
-import { BinaryWriter, writeRow } from '../src/encode'
+import { BinaryWriter, writeTuple } from '../src/encode'
 import { generateProducts } from '../src/generate'
 import { Partitioner, type Partition } from '../src/read/partitioner'
 import { normalizeCardtraderProduct } from '../src/transform/cardtrader'
@@ -76,9 +76,9 @@ export async function runMicro (o: { quick: boolean, markdown: boolean, out: (s:
     const task = { ...partition, dataset: cardtraderInventory, keepRaw: false, unmapped: null, layout: { prefix: [], seq: true } }
     sink += (await transformPartition(task)).rows
   })
-  add('BinaryWriter + writeRow (tuples)', RECORDS, 'tuples/s', () => {
+  add('BinaryWriter + writeTuple (tuples)', RECORDS, 'tuples/s', () => {
     const w = new BinaryWriter(Math.ceil(text.length * 0.6)) // sized as transformPartition sizes it
-    for (let i = 0; i < rows.length; i++) writeRow(w, cardtraderInventory.columns, rows[i], i + 1)
+    for (let i = 0; i < rows.length; i++) writeTuple(w, [], cardtraderInventory.columns, rows[i], i + 1)
     sink += w.finish().length
   })
   add(`Partitioner scan (${scanMb.toFixed(0)} MB, main thread)`, scanMb, 'MB/s', () => {

@@ -23,9 +23,14 @@ export function writeValue (w: BinaryWriter, type: ColumnSpec['type'], v: unknow
   }
 }
 
-/** Writes a whole row (values aligned with `columns`) followed by the staging sequence number. */
-export function writeRow (w: BinaryWriter, columns: readonly ColumnSpec[], row: readonly unknown[], seq: number): void {
-  w.tuple(columns.length + 1)
+/**
+ * One tuple: the prefix values (the scope, when COPYing straight into the
+ * target), the row's columns in dataset order, then the input ordinal when
+ * the tuple goes to staging (its brx_seq column).
+ */
+export function writeTuple (w: BinaryWriter, prefix: ReadonlyArray<{ type: ColumnSpec['type'], value: unknown }>, columns: readonly ColumnSpec[], row: readonly unknown[], seq: number | null): void {
+  w.tuple(prefix.length + columns.length + (seq === null ? 0 : 1))
+  for (let i = 0; i < prefix.length; i++) writeValue(w, prefix[i].type, prefix[i].value)
   for (let i = 0; i < columns.length; i++) writeValue(w, columns[i].type, row[i])
-  w.int4(seq)
+  if (seq !== null) w.int4(seq)
 }

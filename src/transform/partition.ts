@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer'
 import type { ColumnSpec, DatasetSpec } from '../dataset/types'
-import { BinaryWriter, writeValue } from '../encode'
+import { BinaryWriter, writeTuple } from '../encode'
 import type { Reject } from '../report/types'
 import { keyHash } from './key-hash'
 import { findNormalizer } from './normalizers'
@@ -158,16 +158,11 @@ export async function transformPartition (task: TransformTask, resolve?: Resolve
   const tupleEnds = new Uint32Array(valid)
   const keyIdx = dataset.key.map(k => dataset.columns.findIndex(c => c.name === k))
   const { prefix, seq } = task.layout
-  const columns = dataset.columns
-  const fields = prefix.length + columns.length + (seq ? 1 : 0)
   let n = 0
   for (let j = 0; j < valid; j++) {
     if (keep !== null && keep[j] === 0) continue
     const r = rows[j]
-    w.tuple(fields)
-    for (let x = 0; x < prefix.length; x++) writeValue(w, prefix[x].type, prefix[x].value)
-    for (let x = 0; x < columns.length; x++) writeValue(w, columns[x].type, r[x])
-    if (seq) w.int4(task.firstRow + rowNos[j])
+    writeTuple(w, prefix, dataset.columns, r, seq ? task.firstRow + rowNos[j] : null)
     tupleEnds[n] = w.pos
     hashes[n++] = keyHash(keyIdx.length === 2 ? `${String(r[keyIdx[0]])}\u0001${String(r[keyIdx[1]])}` : keyIdx.map(x => String(r[x])).join('\u0001'))
   }
