@@ -81,9 +81,6 @@ export class SyncError extends Error {
   }
 }
 
-export function isSyncError (err: unknown): err is SyncError {
-  return err instanceof SyncError
-}
 
 /** PostgreSQL SQLSTATEs (and socket errors) worth retrying with backoff. */
 const TRANSIENT_PG = new Set([

@@ -181,13 +181,12 @@ async function killAt (kind: Kind, c: Child, app: string, user: string, db: pg.C
     case 'update':
     case 'insert':
     case 'delete': {
-      let hit: string | undefined
       await until(`the merge's ${kind}`, async () => {
         const ph = (await active()).map(b => phaseOf(b.query))
-        if (ph.includes(kind)) { hit = kind; return true }
+        if (ph.includes(kind)) return true
         // A statement too quick to see: the next merge statement (or the commit) will do.
         const order = ['analyze', 'classify', 'update', 'insert', 'delete', 'succeed']
-        if (ph.some(p => order.indexOf(p) > order.indexOf(kind))) { hit = ph.join('+'); return true }
+        if (ph.some(p => order.indexOf(p) > order.indexOf(kind))) return true
         return undefined
       })
       if (rng.chance(0.5)) await sleep(rng.int(0, 3))

@@ -2,7 +2,6 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { once } from 'node:events'
-import type pg from 'pg'
 import { COPY_HEADER, COPY_TRAILER } from '../encode'
 import { SyncError } from '../errors'
 import type { TransformResult } from '../transform/partition'
@@ -130,5 +129,4 @@ export class DirectSink implements Sink {
     if (this.spill !== null) fs.rmSync(this.spillPath, { force: true })
   }
 
-  get client (): pg.PoolClient { return this.writer.client }
 }
