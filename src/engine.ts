@@ -4,7 +4,8 @@ import pino, { type Logger } from 'pino'
 import Piscina from 'piscina'
 import { fromPgError } from './errors'
 import { createResolver, type BlueprintResolver } from './map'
-import { applyMigrations } from './db/migrate'
+import { applyMigrations, migrateDataset } from './db/migrate'
+import { resolveDataset, type DatasetSpec } from './dataset'
 import { connectionFromEnv, defaults, validateEngineOptions, type EngineOptions, type SyncOptions } from './options'
 import type { SyncReport } from './report/types'
 import { runSync } from './sync'
@@ -90,11 +91,13 @@ export async function sync (options: SyncOptions): Promise<SyncReport> {
   }
 }
 
-export async function migrate (options: EngineOptions = {}): Promise<string[]> {
+/** Applies the schema; with `dataset`, only the bookkeeping tables plus that dataset's table. */
+export async function migrate (options: EngineOptions & { dataset?: string | DatasetSpec } = {}): Promise<string[]> {
   validateEngineOptions(options)
+  const dataset = options.dataset === undefined ? undefined : resolveDataset(options.dataset)
   const pool = options.pgPool ?? new pg.Pool({ connectionString: connectionFromEnv(options), max: 1 })
   try {
-    return await applyMigrations(pool)
+    return dataset === undefined ? await applyMigrations(pool) : await migrateDataset(pool, dataset)
   } catch (err) {
     throw fromPgError(err, 'Applying the schema')
   } finally {

@@ -60,10 +60,13 @@ export interface EngineOptions {
 export interface SyncOptions extends EngineOptions {
   /** A file path ('.gz' is gunzipped), '-' for stdin, or a readable stream of bytes. */
   input: string | Readable
-  format?: 'auto' | 'json' | 'ndjson'
+  /** 'csv' (a header row names the fields) is also chosen by a .csv / .csv.gz input path. */
+  format?: 'auto' | 'json' | 'ndjson' | 'csv'
   gzip?: boolean | 'auto'
-  /** A preset name or a dataset description. Default: 'cardtrader-inventory'. */
+  /** A preset name, a path to a .json spec, or a dataset description. Default: 'cardtrader-inventory'. */
   dataset?: string | DatasetSpec
+  /** Permit mirror mode on a dataset with an empty scope (it may delete any row of the table). */
+  allowUnscopedMirror?: boolean
   /** Values of the dataset's scope columns, e.g. { user_id: '…' }. */
   scope?: Record<string, string | number>
   /** Shorthand for scope: { user_id }. */
@@ -172,7 +175,8 @@ export function validateSyncOptions (o: SyncOptions): void {
     fail('input', 'must be a file path, "-" for stdin, or a readable stream.')
   }
   if (typeof o.input === 'string' && o.input.length === 0) fail('input', 'must not be empty.')
-  oneOf(r, 'format', ['auto', 'json', 'ndjson'])
+  oneOf(r, 'format', ['auto', 'json', 'ndjson', 'csv'])
+  oneOf(r, 'allowUnscopedMirror', [true, false])
   oneOf(r, 'gzip', [true, false, 'auto'])
   oneOf(r, 'mode', ['mirror', 'upsert'])
   oneOf(r, 'lock', ['wait', 'fail'])

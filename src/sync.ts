@@ -28,7 +28,7 @@ import { MessageChannel } from 'node:worker_threads'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
 import type { Logger } from 'pino'
-import { resolveDataset } from './dataset'
+import { checkSyncPlan, resolveDataset } from './dataset'
 import type { DatasetSpec } from './dataset/types'
 import { isUuid } from './encode'
 import { SyncError, fromPgError, isTransient, redact } from './errors'
@@ -37,7 +37,7 @@ import { newMappingStats, type MappingStats } from './map'
 import { buildMergeSql, type MergeSql } from './merge/sql'
 import { finishDirect, runMerge, type MergeCounts } from './merge/merge'
 import { defaults, validateSyncOptions, type SyncOptions } from './options'
-import { Partitioner, type Partition } from './read/partitioner'
+import { Partitioner, inputFormat, type Partition } from './read/partitioner'
 import { openSource, sourceError, type OpenedSource } from './read/source'
 import { RejectsFile } from './report/rejects'
 import type { MappingReport, Progress, SyncReport } from './report/types'
@@ -123,9 +123,11 @@ function resolve (engine: Engine, o: SyncOptions): Resolved {
       return canonicalUuid(v)
     }
     if ((c.type === 'int4' || c.type === 'int8' || c.type === 'int2') && !Number.isSafeInteger(Number(v))) throw new SyncError('BRX_ERR_OPTIONS_INVALID', `options.scope.${c.name} must be an integer, got ${JSON.stringify(v)}.`, { option: `scope.${c.name}` })
+    if (c.type === 'int4' || c.type === 'int8' || c.type === 'int2') return Number(v)
     return v
   })
   for (const c of dataset.scope) scope[c.name] = scopeValues[dataset.scope.indexOf(c)]
+  checkSyncPlan(dataset, { mode: o.mode ?? defaults.mode, allowUnscopedMirror: o.allowUnscopedMirror === true, format: inputFormat(o.format ?? defaults.format, o.input) })
   const runId = randomUUID()
   const staging = stagingName(runId)
   const mappingOn = dataset.mapping !== undefined && engine.resolver.source !== 'none'
@@ -452,7 +454,7 @@ async function load (engine: Engine, o: SyncOptions, r: Resolved, source: Opened
   const signal = o.signal
   const totals: LoadTotals = { read: 0, valid: 0, rejected: 0, unmapped: 0, excluded: 0, mapped: 0, staged: 0, bytesRead: 0, partitions: 0, workerBusyMs: 0, reasons: {}, maybeDuplicates: false }
   const rejects = new RejectsFile(o.rejectsFile ?? null)
-  const partitioner = new Partitioner(o.format ?? defaults.format, partitionSize(engine, o, source), source.name)
+  const partitioner = new Partitioner(inputFormat(o.format ?? defaults.format, o.input), partitionSize(engine, o, source), source.name)
   const abort = new AbortController()
   let failure: unknown = null
   const fail = (err: unknown): void => {
@@ -489,6 +491,7 @@ async function load (engine: Engine, o: SyncOptions, r: Resolved, source: Opened
     const task: TransformTask & { port?: MessagePort } = {
       data: p.data, offsets: p.offsets, firstRow: p.firstRow, byteOffset: p.byteOffset,
       dataset: r.dataset, keepRaw: o.rejectsFile != null, unmapped: r.unmapped, layout,
+      format: partitioner.format === 'csv' ? 'csv' : 'json', header: partitioner.header ?? undefined,
     }
     const transferList: any[] = [p.data.buffer, p.offsets.buffer]
     let mapError: unknown = null

@@ -21,10 +21,11 @@ async function main (argv: string[]): Promise<number> {
     case 'generate': return await generateCommand(rest)
     case 'catalog': return await catalogCommand(rest)
     case 'migrate': {
-      if (rest.includes('--help') || rest.includes('-h')) { process.stdout.write('Usage: brx-sync migrate [--database-url URL]\n\nApplies schema/*.sql in order, each once (recorded in brx_migrations).\n'); return 0 }
+      if (rest.includes('--help') || rest.includes('-h')) { process.stdout.write('Usage: brx-sync migrate [--database-url URL] [--dataset NAME|SPEC.json]\n\nApplies schema/*.sql in order, each once (recorded in brx_migrations).\nWith --dataset SPEC.json: the bookkeeping tables plus the table of the spec (CREATE TABLE IF NOT EXISTS).\n'); return 0 }
       const i = rest.indexOf('--database-url')
+      const d = rest.indexOf('--dataset')
       try {
-        const applied = await migrate({ databaseUrl: i >= 0 ? rest[i + 1] : undefined })
+        const applied = await migrate({ databaseUrl: i >= 0 ? rest[i + 1] : undefined, dataset: d >= 0 ? rest[d + 1] : undefined })
         process.stdout.write(applied.length > 0 ? `applied ${applied.join(', ')}\n` : 'schema up to date\n')
         return 0
       } catch (err) {

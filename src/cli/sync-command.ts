@@ -7,14 +7,18 @@ import type { SyncReport } from '../report/types'
 import { formatReport } from './format'
 
 export const syncUsage = `Usage: brx-sync sync --input FILE|- --user UUID [options]
+       brx-sync sync --dataset SPEC.json --scope COL=VALUE --input FILE|- [options]
 
 Mirrors a CardTrader /products/export (JSON array or NDJSON, optionally .gz)
 into PostgreSQL user_inventory_items for one user.
 
   --input FILE|-            the export; '-' reads stdin; '.gz' is gunzipped
   --user UUID               the user whose inventory this is (the sync's scope)
+  --dataset NAME|SPEC.json  a preset (default cardtrader-inventory) or a dataset spec file
+  --scope COL=VALUE         a scope column's value (repeat for each scope column)
+  --allow-unscoped-mirror   permit mirror mode on a dataset with no scope columns
   --mode mirror|upsert      mirror (default) deletes the user's rows missing from the export
-  --format auto|json|ndjson default auto (from the first byte)
+  --format auto|json|ndjson|csv  default auto (csv for .csv/.csv.gz, else from the first byte)
   --rejects FILE            write rejected/unmapped/excluded records here (NDJSON)
   --json                    print the report as JSON on stdout
   --database-url URL        default DATABASE_URL, PG* variables, or postgres://postgres@127.0.0.1:5432/test
@@ -42,7 +46,7 @@ const intOpt = (v: unknown, name: string): number | undefined => {
 }
 
 export async function syncCommand (argv: string[]): Promise<number> {
-  let v: Record<string, string | boolean | undefined>
+  let v: Record<string, string | boolean | string[] | undefined>
   try {
     v = parseArgs({
       args: argv,
@@ -51,6 +55,9 @@ export async function syncCommand (argv: string[]): Promise<number> {
         help: { type: 'boolean', short: 'h' },
         input: { type: 'string', short: 'i' },
         user: { type: 'string', short: 'u' },
+        dataset: { type: 'string' },
+        scope: { type: 'string', multiple: true },
+        'allow-unscoped-mirror': { type: 'boolean' },
         mode: { type: 'string' },
         format: { type: 'string' },
         rejects: { type: 'string' },
@@ -77,9 +84,15 @@ export async function syncCommand (argv: string[]): Promise<number> {
     return 2
   }
   if (v.help === true) { process.stdout.write(syncUsage); return 0 }
-  if (v.input === undefined || v.user === undefined) {
-    process.stderr.write(`brx-sync sync: --input and --user are required.\n\n${syncUsage}`)
+  if (v.input === undefined || (v.user === undefined && v.dataset === undefined)) {
+    process.stderr.write(`brx-sync sync: --input and --user (or --dataset with its --scope) are required.\n\n${syncUsage}`)
     return 2
+  }
+  const scope: Record<string, string> = {}
+  for (const kv of (v.scope as string[] | undefined) ?? []) {
+    const eq = kv.indexOf('=')
+    if (eq <= 0) { process.stderr.write(`brx-sync sync: --scope takes COLUMN=VALUE, got "${kv}".\n`); return 2 }
+    scope[kv.slice(0, eq)] = kv.slice(eq + 1)
   }
   const logger = pino({ level: (v['log-level'] as string | undefined) ?? 'info', base: { cmd: 'sync' } }, pino.destination(2))
   const controller = new AbortController()
@@ -98,7 +111,10 @@ export async function syncCommand (argv: string[]): Promise<number> {
     if (v.exclude !== undefined) mapping.exclude = (v.exclude as string).split(',').map(s => s.trim()).filter(Boolean)
     const options: SyncOptions = {
       input: v.input as string,
-      userId: v.user as string,
+      userId: v.user as string | undefined,
+      dataset: v.dataset as string | undefined,
+      scope,
+      allowUnscopedMirror: v['allow-unscoped-mirror'] === true,
       mode: v.mode as SyncOptions['mode'],
       format: v.format as SyncOptions['format'],
       rejectsFile: v.rejects as string | undefined,

@@ -71,3 +71,17 @@ export function loadDatasetFile (file: string): DatasetSpec {
 export function compareColumns (d: DatasetSpec): string[] {
   return d.compare ?? d.columns.map(c => c.name).filter(n => !d.key.includes(n))
 }
+
+/**
+ * Mirror with an empty scope deletes every row of the table missing from the
+ * input: refused unless the spec says `"mirror": "whole-table"` or the caller
+ * passes allowUnscopedMirror. A named normalizer reads JSON records only.
+ */
+export function checkSyncPlan (d: DatasetSpec, plan: { mode: 'mirror' | 'upsert', allowUnscopedMirror: boolean, format: string }): void {
+  if (plan.mode === 'mirror' && d.scope.length === 0 && d.mirror !== 'whole-table' && !plan.allowUnscopedMirror) {
+    throw new SyncError('BRX_ERR_OPTIONS_INVALID', `Dataset ${d.name} has no scope columns: mirror mode would delete every row of ${d.table} missing from the input. Say "mirror": "whole-table" in the spec, pass allowUnscopedMirror (--allow-unscoped-mirror), or use mode "upsert".`, { option: 'mode' })
+  }
+  if (plan.format === 'csv' && d.normalizer !== undefined) {
+    throw new SyncError('BRX_ERR_OPTIONS_INVALID', `Dataset ${d.name} is read by the normalizer "${d.normalizer}", which takes JSON records; CSV input needs a dataset read by column rules.`, { option: 'format' })
+  }
+}
