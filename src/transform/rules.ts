@@ -23,6 +23,8 @@ interface CompiledColumn {
   check: ((v: unknown) => void) | null
   /** Filled by the mapping stage, not read from the record. */
   mapped: boolean
+  /** The missing_field message (a CSV header without the column's field says so). */
+  missing: string
 }
 
 /**
@@ -48,7 +50,7 @@ export function compileRecordReader (spec: DatasetSpec, format: RecordFormat, he
       if (c.mapped) { out[i] = null; continue }
       const v = c.get(rec)
       if (v === undefined || v === null) {
-        if (!c.nullable) throw new Rejection('missing_field', `${c.name} is missing (not nullable).`)
+        if (!c.nullable) throw new Rejection('missing_field', c.missing)
         out[i] = null
         continue
       }
@@ -64,9 +66,13 @@ function compileColumn (c: ColumnSpec, format: RecordFormat, header: readonly st
   if (typeof t === 'string') throw new Error(`column ${c.name}: ${t}`)
   const from = c.from ?? c.name
   const coerce = TYPES[t.base].coerce({ column: c.name, type: t, epoch: c.epoch, csv: format === 'csv' })
+  const inHeader = format !== 'csv' || (header as readonly string[]).includes(from)
   return {
     name: c.name,
-    get: format === 'csv' ? csvGetter(c.name, from, header as readonly string[]) : jsonGetter(from),
+    get: format === 'csv' ? csvGetter(from, header as readonly string[]) : jsonGetter(from),
+    missing: inHeader
+      ? `${c.name} is missing (the column is not nullable).`
+      : `${c.name} is missing: the CSV header has no field "${from}" (it has ${(header as readonly string[]).map(h => JSON.stringify(h)).join(', ')}).`,
     nullable: !isKey && c.nullable !== false,
     coerce,
     check: checker(c, coerce),
@@ -93,12 +99,10 @@ function jsonGetter (from: string): (rec: any) => unknown {
   }
 }
 
-function csvGetter (name: string, from: string, header: readonly string[]): (rec: any) => unknown {
+/** A field the header lacks reads as missing: NULL, or missing_field when the column is not nullable. */
+function csvGetter (from: string, header: readonly string[]): (rec: any) => unknown {
   const at = header.indexOf(from)
-  if (at < 0) {
-    const msg = `${name} has no field in the CSV header (looked for "${from}"; the header has ${header.map(h => JSON.stringify(h)).join(', ')}).`
-    return () => { throw new Rejection('missing_field', msg) }
-  }
+  if (at < 0) return () => undefined
   return rec => rec[at]
 }
 
