@@ -71,7 +71,8 @@ export interface SyncOptions extends EngineOptions {
   scope?: Record<string, string | number>
   /** Shorthand for scope: { user_id }. */
   userId?: string
-  mode?: 'mirror' | 'upsert'
+  /** Default: the dataset's own mode, else mirror. insert-new inserts only keys the target lacks. */
+  mode?: 'mirror' | 'upsert' | 'insert-new'
   /** NDJSON file receiving rejected records; null to keep none. Default: none (the report still counts them). */
   rejectsFile?: string | null
   /** Mirror mode refuses to delete more than this share of the scope's existing rows. */
@@ -178,7 +179,7 @@ export function validateSyncOptions (o: SyncOptions): void {
   oneOf(r, 'format', ['auto', 'json', 'ndjson', 'csv'])
   oneOf(r, 'allowUnscopedMirror', [true, false])
   oneOf(r, 'gzip', [true, false, 'auto'])
-  oneOf(r, 'mode', ['mirror', 'upsert'])
+  oneOf(r, 'mode', ['mirror', 'upsert', 'insert-new'])
   oneOf(r, 'lock', ['wait', 'fail'])
   for (const k of ['lockTimeoutMs', 'retryMaxMs']) positiveInt(r, k)
   if (o.retries !== undefined && !(Number.isInteger(o.retries) && o.retries >= 0)) fail('retries', `must be an integer >= 0, got ${JSON.stringify(o.retries)}.`)

@@ -29,7 +29,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
 import type { Logger } from 'pino'
 import { checkSyncPlan, resolveDataset } from './dataset'
-import type { DatasetSpec } from './dataset/types'
+import type { DatasetSpec, SyncMode } from './dataset/types'
 import { isUuid } from './encode'
 import { SyncError, fromPgError, isTransient, redact } from './errors'
 import type { Engine } from './engine'
@@ -52,7 +52,7 @@ interface Resolved {
   scope: Record<string, string | number>
   scopeValues: Array<string | number>
   scopeJson: string
-  mode: 'mirror' | 'upsert'
+  mode: SyncMode
   staging: string
   sql: MergeSql
   unmapped: 'skip' | 'keep' | null
@@ -127,7 +127,7 @@ function resolve (engine: Engine, o: SyncOptions): Resolved {
     return v
   })
   for (const c of dataset.scope) scope[c.name] = scopeValues[dataset.scope.indexOf(c)]
-  checkSyncPlan(dataset, { mode: o.mode ?? defaults.mode, allowUnscopedMirror: o.allowUnscopedMirror === true, format: inputFormat(o.format ?? defaults.format, o.input) })
+  checkSyncPlan(dataset, { mode: o.mode ?? dataset.mode ?? defaults.mode, allowUnscopedMirror: o.allowUnscopedMirror === true, format: inputFormat(o.format ?? defaults.format, o.input) })
   const runId = randomUUID()
   const staging = stagingName(runId)
   const mappingOn = dataset.mapping !== undefined && engine.resolver.source !== 'none'
@@ -137,7 +137,7 @@ function resolve (engine: Engine, o: SyncOptions): Resolved {
     scope,
     scopeValues,
     scopeJson: scopeKey(scope),
-    mode: o.mode ?? defaults.mode,
+    mode: o.mode ?? dataset.mode ?? defaults.mode,
     staging,
     sql: buildMergeSql(dataset, staging),
     unmapped: mappingOn ? (o.mapping?.unmapped ?? engine.options.mapping?.unmapped ?? defaults.mapping.unmapped) : null,
@@ -200,7 +200,7 @@ async function attemptSync (engine: Engine, o: SyncOptions, r: Resolved, attempt
 
     // A scope with no rows yet takes the direct path: one COPY straight into the target inside
     // the merge transaction. Otherwise rows are staged and merged set-based.
-    const direct = !(await control.query<{ has: boolean }>(r.sql.scopeHasRows, r.scopeValues)).rows[0].has
+    const direct = r.sql.direct && !(await control.query<{ has: boolean }>(r.sql.scopeHasRows, r.scopeValues)).rows[0].has
     if (direct) {
       await control.query('BEGIN')
       directSink = new DirectSink(new CopyWriter(control, r.sql.directCopy), r.runId)
@@ -621,6 +621,7 @@ function buildReport (r: Resolved, o: SyncOptions, t: LoadTotals, c: MergeCounts
       updated: c.updated,
       unchanged: c.unchanged,
       deleted: c.deleted,
+      existing: c.existing,
     },
     rejectReasons: t.reasons,
     rejectsFile: o.rejectsFile ?? null,

@@ -3,12 +3,13 @@ import { pipeline } from 'node:stream/promises'
 import type pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
 import { SyncError } from '../errors'
+import type { SyncMode } from '../dataset/types'
 import type { MergeSql } from './sql'
 
 export interface MergeInput {
   sql: MergeSql
   scopeValues: Array<string | number>
-  mode: 'mirror' | 'upsert'
+  mode: SyncMode
   /** Rows in staging before dedup. */
   staged: number
   /** The main thread saw a repeated key hash: run the exact dedup. */
@@ -29,6 +30,8 @@ export interface MergeCounts {
   updated: number
   unchanged: number
   deleted: number
+  /** insert-new: staged keys already in the target, left exactly as they were. */
+  existing: number
   fastPath: boolean
   /** Milliseconds per merge statement, for the log. */
   steps: Record<string, number>
@@ -64,30 +67,36 @@ async function timed (steps: Record<string, number>, name: string, run: () => Pr
 export async function runMerge (client: pg.ClientBase, m: MergeInput, dropStagingSql: string): Promise<MergeCounts> {
   await client.query('BEGIN')
   try {
-    await setLocals(client, m.statementTimeoutMs, m.workMem)
+    const small = m.staged <= SMALL_MERGE_ROWS
+    await setLocals(client, m.statementTimeoutMs, m.workMem, small)
     const steps: Record<string, number> = {}
     const duplicates = m.maybeDuplicates ? await timed(steps, 'dedup', async () => await client.query(m.sql.dedup), m.signal) : 0
     const written = m.staged - duplicates
     // Fresh statistics inside the transaction: the anti-joins below are hash joins only if the
-    // planner knows how many rows staging holds (see README, "The merge").
-    await timed(steps, 'analyze', async () => await client.query(m.sql.analyze), m.signal)
+    // planner knows how many rows staging holds (see README, "The merge"). A small staging
+    // table needs none: see SMALL_MERGE_ROWS.
+    if (!small) await timed(steps, 'analyze', async () => await client.query(m.sql.analyze), m.signal)
+    if (m.sql.derive !== null) await timed(steps, 'derive', async () => await client.query(m.sql.derive as string), m.signal)
     const has = (await client.query<{ has: boolean }>(m.sql.scopeHasRows, m.scopeValues)).rows[0].has
-    let inserted = 0; let updated = 0; let deleted = 0
+    let inserted = 0; let updated = 0; let deleted = 0; let existing = 0
     if (!has) {
       inserted = await timed(steps, 'insert', async () => await client.query(m.sql.insertAll, m.scopeValues), m.signal)
+    } else if (m.mode === 'insert-new') {
+      inserted = await timed(steps, 'insert', async () => await client.query(m.sql.insertNew, m.scopeValues), m.signal)
+      existing = written - inserted
     } else {
       await timed(steps, 'classify', async () => await client.query(m.sql.classify, m.scopeValues), m.signal)
       updated = await timed(steps, 'update', async () => await client.query(m.sql.update, m.scopeValues), m.signal)
       inserted = await timed(steps, 'insert', async () => await client.query(m.sql.insert, m.scopeValues), m.signal)
       if (m.mode === 'mirror') deleted = await timed(steps, 'delete', async () => await client.query(m.sql.delete, m.scopeValues), m.signal)
     }
-    const unchanged = written - inserted - updated
-    const existing = updated + unchanged + deleted
-    if (deleted > 0 && !m.allowMassDelete && deleted > m.maxDeleteRatio * existing) {
+    const unchanged = written - inserted - updated - existing
+    const before = updated + unchanged + deleted
+    if (deleted > 0 && !m.allowMassDelete && deleted > m.maxDeleteRatio * before) {
       throw new SyncError('BRX_ERR_WIPE_GUARD',
-        `Mirror mode would delete ${deleted} of the scope's ${existing} rows (${(100 * deleted / existing).toFixed(1)}%), more than maxDeleteRatio ${m.maxDeleteRatio}; nothing was changed. Check the export, or pass allowMassDelete.`)
+        `Mirror mode would delete ${deleted} of the scope's ${before} rows (${(100 * deleted / before).toFixed(1)}%), more than maxDeleteRatio ${m.maxDeleteRatio}; nothing was changed. Check the export, or pass allowMassDelete.`)
     }
-    const counts = { duplicates, inserted, updated, unchanged, deleted, fastPath: !has, steps }
+    const counts = { duplicates, inserted, updated, unchanged, deleted, existing, fastPath: !has, steps }
     await commit(client, m, counts, dropStagingSql)
     return counts
   } catch (err) {
@@ -127,7 +136,7 @@ export async function finishDirect (client: pg.ClientBase, m: DirectInput): Prom
       await client.query(m.sql.lateUpdate, m.scopeValues)
       lateInserted = (await client.query(m.sql.lateInsert, m.scopeValues)).rowCount ?? 0
     }
-    const counts: MergeCounts = { duplicates: m.spilled - lateInserted, inserted: m.copied + lateInserted, updated: 0, unchanged: 0, deleted: 0, fastPath: true, steps: {} }
+    const counts: MergeCounts = { duplicates: m.spilled - lateInserted, inserted: m.copied + lateInserted, updated: 0, unchanged: 0, deleted: 0, existing: 0, fastPath: true, steps: {} }
     await commit(client, m, counts)
     return counts
   } catch (err) {
@@ -144,8 +153,20 @@ export async function finishDirect (client: pg.ClientBase, m: DirectInput): Prom
  * that estimate is quadratic — 20 s instead of 0.1 s for 25k rows, seen here. Every statement
  * joins whole scopes, so a hash or merge join is always the linear choice.
  */
-export async function setLocals (client: pg.ClientBase, statementTimeoutMs: number, workMem: string): Promise<void> {
-  await client.query(`SET LOCAL work_mem = '${workMem}'`)
-  await client.query('SET LOCAL enable_nestloop = off')
-  if (statementTimeoutMs > 0) await client.query(`SET LOCAL statement_timeout = ${Math.floor(statementTimeoutMs)}`)
+export async function setLocals (client: pg.ClientBase, statementTimeoutMs: number, workMem: string, small = false): Promise<void> {
+  // One round trip: a small sync's fixed cost is mostly round trips.
+  const sets = [`SET LOCAL work_mem = '${workMem}'`]
+  if (!small) sets.push('SET LOCAL enable_nestloop = off')
+  if (statementTimeoutMs > 0) sets.push(`SET LOCAL statement_timeout = ${Math.floor(statementTimeoutMs)}`)
+  await client.query(sets.join('; '))
 }
+
+/**
+ * At most this many staged rows: no ANALYZE, nested loops allowed. The
+ * quadratic plan that enable_nestloop = off prevents needs both sides large;
+ * with a few hundred staged rows (whose count the planner reads from the
+ * table's size even unanalyzed) the best plan is one index probe of the
+ * target per staged row — a hash join would read the whole scope (for an
+ * unscoped dataset, the whole table) on every small sync.
+ */
+export const SMALL_MERGE_ROWS = 1000

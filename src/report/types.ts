@@ -1,7 +1,8 @@
 /** What a sync returns and stores in `sync_runs.report`. Every input row is accounted for:
  *  read = valid + rejected
  *  valid = written + duplicates + unmapped + excluded
- *  written = inserted + updated + unchanged            */
+ *  written = inserted + updated + unchanged + existing
+ *  (existing: insert-new mode's staged keys already present, left as they were) */
 export interface RowCounts {
   read: number
   valid: number
@@ -14,6 +15,7 @@ export interface RowCounts {
   updated: number
   unchanged: number
   deleted: number
+  existing: number
 }
 
 export interface MappingReport {
@@ -33,7 +35,7 @@ export interface MappingReport {
 export interface SyncReport {
   runId: string
   dataset: string
-  mode: 'mirror' | 'upsert'
+  mode: 'mirror' | 'upsert' | 'insert-new'
   scope: Record<string, string | number>
   status: 'succeeded'
   rows: RowCounts
