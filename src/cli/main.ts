@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { generateCommand } from '../generate'
+import { presetGenerateCommand } from '../generate/presets-cli'
 import { catalogCommand } from '../map'
 import { migrate } from '../engine'
 import { SyncError } from '../errors'
@@ -18,7 +19,7 @@ async function main (argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv
   switch (cmd) {
     case 'sync': return await syncCommand(rest)
-    case 'generate': return await generateCommand(rest)
+    case 'generate': return rest.includes('--dataset') ? await presetGenerateCommand(rest) : await generateCommand(rest)
     case 'catalog': return await catalogCommand(rest)
     case 'migrate': {
       if (rest.includes('--help') || rest.includes('-h')) { process.stdout.write('Usage: brx-sync migrate [--database-url URL] [--dataset NAME|SPEC.json]\n\nApplies schema/*.sql in order, each once (recorded in brx_migrations).\nWith --dataset SPEC.json: the bookkeeping tables plus the table of the spec (CREATE TABLE IF NOT EXISTS).\n'); return 0 }
