@@ -38,6 +38,8 @@ import { buildMergeSql, type MergeSql } from './merge/sql'
 import { finishDirect, runMerge, type MergeCounts } from './merge/merge'
 import { defaults, validateSyncOptions, type SyncOptions } from './options'
 import { Partitioner, inputFormat, type Partition } from './read/partitioner'
+import { isSmallInput } from './read/peek'
+import { transformPartition } from './transform/partition'
 import { openSource, sourceError, type OpenedSource } from './read/source'
 import { RejectsFile } from './report/rejects'
 import type { MappingReport, Progress, SyncReport } from './report/types'
@@ -55,9 +57,24 @@ interface Resolved {
   mode: SyncMode
   staging: string
   sql: MergeSql
+  /** The same merge over a TEMP staging table, for a small input (see SMALL_INPUT_BYTES). */
+  lightSql: MergeSql
+  /** This attempt takes the light path: temp staging in the merge transaction, transform on the main thread. */
+  light: boolean
   unmapped: 'skip' | 'keep' | null
   log: Logger
 }
+
+/**
+ * An input this small (and no mapping) takes the light path: its staging is a
+ * TEMP table created in the merge transaction (no catalog entry to commit and
+ * drop, no second writer) and its one partition is transformed on the main
+ * thread (a few milliseconds of CPU, less than a worker round trip). Same
+ * guarantees: one transaction, the run recorded, the scope locked; a
+ * transient merge failure retries the whole sync (file inputs).
+ */
+const SMALL_INPUT_BYTES = 64 * 1024
+const LIGHT_STAGING = 'brx_light'
 
 interface LoadTotals {
   read: number
@@ -140,6 +157,8 @@ function resolve (engine: Engine, o: SyncOptions): Resolved {
     mode: o.mode ?? dataset.mode ?? defaults.mode,
     staging,
     sql: buildMergeSql(dataset, staging),
+    lightSql: buildMergeSql(dataset, LIGHT_STAGING),
+    light: false,
     unmapped: mappingOn ? (o.mapping?.unmapped ?? engine.options.mapping?.unmapped ?? defaults.mapping.unmapped) : null,
     log: engine.logger.child({ runId }),
   }
@@ -186,6 +205,7 @@ async function attemptSync (engine: Engine, o: SyncOptions, r: Resolved, attempt
   try {
     // The input first: a missing file fails before anything is locked, recorded or opened for COPY.
     source = await openSource(o.input, o.gzip ?? defaults.gzip)
+    r.light = r.unmapped === null && await isSmallInput(source, SMALL_INPUT_BYTES)
     await checkSchema(control, r.dataset)
     const tLock = performance.now()
     await acquireScopeLock(control, r.dataset.table, r.scopeJson, { wait: (o.lock ?? defaults.lock) === 'wait', timeoutMs: o.lockTimeoutMs ?? defaults.lockTimeoutMs, signal })
@@ -205,6 +225,9 @@ async function attemptSync (engine: Engine, o: SyncOptions, r: Resolved, attempt
       await control.query('BEGIN')
       directSink = new DirectSink(new CopyWriter(control, r.sql.directCopy), r.runId)
       sink = directSink
+    } else if (r.light) {
+      await control.query(`BEGIN; ${r.lightSql.createTemp}`)
+      sink = new StagingSink([new CopyWriter(control, r.lightSql.copy)])
     } else {
       await control.query(r.sql.createStaging)
       sink = new StagingSink(await openWriters(engine, o, r, clients))
@@ -240,6 +263,8 @@ async function attemptSync (engine: Engine, o: SyncOptions, r: Resolved, attempt
       const workMem = o.workMem ?? defaults.workMem
       if (directSink !== null) {
         counts = await finishDirect(control, { sql: r.sql, scopeValues: r.scopeValues, copied: directSink.copied, spilled: directSink.spilled, spillPath: directSink.spillPath, statementTimeoutMs, workMem, beforeCommit, signal })
+      } else if (r.light) {
+        counts = await runMerge(control, { sql: r.lightSql, scopeValues: r.scopeValues, mode: r.mode, staged: totals.staged, maybeDuplicates: totals.maybeDuplicates, maxDeleteRatio: o.maxDeleteRatio ?? defaults.maxDeleteRatio, allowMassDelete: o.allowMassDelete ?? defaults.allowMassDelete, statementTimeoutMs, workMem, beforeCommit, signal, inTransaction: true })
       } else {
         // Staging is committed: a transient failure of the merge (deadlock, serialization, a lost
         // connection) is retried alone, on a fresh connection that takes the scope lock again —
@@ -512,6 +537,7 @@ async function load (engine: Engine, o: SyncOptions, r: Resolved, source: Opened
       })
     }
     try {
+      if (r.light) return await transformPartition(task)
       return await piscina.run(task, { transferList, signal: abort.signal })
     } catch (err) {
       if (mapError !== null) throw mapError

@@ -22,6 +22,8 @@ export interface MergeInput {
   beforeCommit: (counts: MergeCounts) => Promise<void>
   /** Checked between statements and before COMMIT: an abort between two statements must not commit. */
   signal?: AbortSignal
+  /** Staging is a TEMP table of the transaction already open (a small sync): no BEGIN, nothing to drop. */
+  inTransaction?: boolean
 }
 
 export interface MergeCounts {
@@ -64,8 +66,8 @@ async function timed (steps: Record<string, number>, name: string, run: () => Pr
  * The staging table is dropped inside the same transaction, so a crash before
  * COMMIT leaves it for the next run to reap and a COMMIT leaves nothing.
  */
-export async function runMerge (client: pg.ClientBase, m: MergeInput, dropStagingSql: string): Promise<MergeCounts> {
-  await client.query('BEGIN')
+export async function runMerge (client: pg.ClientBase, m: MergeInput, dropStagingSql?: string): Promise<MergeCounts> {
+  if (m.inTransaction !== true) await client.query('BEGIN')
   try {
     const small = m.staged <= SMALL_MERGE_ROWS
     await setLocals(client, m.statementTimeoutMs, m.workMem, small)

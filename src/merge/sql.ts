@@ -15,6 +15,8 @@ import { DERIVED_TABLE, buildDerivedSql } from './derived'
  */
 export interface MergeSql {
   createStaging: string
+  /** A small sync's staging: a TEMP table dropped by the COMMIT of the transaction that fills and merges it. */
+  createTemp: string
   copy: string
   dedup: string
   analyze: string
@@ -79,6 +81,7 @@ export function buildMergeSql (d: DatasetSpec, staging: string): MergeSql {
     derive: src === staging ? null : buildDerivedSql(d, staging),
     direct: src === staging,
     createStaging: `CREATE UNLOGGED TABLE ${staging} (${d.columns.map(c => `${quoteIdent(c.name)} ${sqlType(c.type)}`).join(', ')}, ${SEQ_COLUMN} integer NOT NULL) WITH (autovacuum_enabled = false)`,
+    createTemp: `CREATE TEMP TABLE ${staging} (${d.columns.map(c => `${quoteIdent(c.name)} ${sqlType(c.type)}`).join(', ')}, ${SEQ_COLUMN} integer NOT NULL) ON COMMIT DROP`,
     copy: `COPY ${staging} (${inputCols.join(', ')}, ${SEQ_COLUMN}) FROM STDIN (FORMAT binary)`,
     // Last occurrence wins: drop every staged row that a later row with the same key supersedes.
     dedup: `DELETE FROM ${staging} a USING ${staging} b WHERE ${d.key.map(k => `a.${quoteIdent(k)} = b.${quoteIdent(k)}`).join(' AND ')} AND a.${SEQ_COLUMN} < b.${SEQ_COLUMN}`,
