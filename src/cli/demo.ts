@@ -13,6 +13,7 @@ import { SyncError } from '../errors'
 import { writeCatalog, writeExport } from '../generate'
 import { seedCatalog } from '../map'
 import type { MappingOptions } from '../options'
+import { demoPresets } from './demo-presets'
 import { formatReport } from './format'
 
 const DEMO_USER = 'de300000-0000-4000-8000-000000000001'
@@ -56,6 +57,7 @@ async function main (): Promise<number> {
     say(`5. re-sync with a changed export (${path.basename(changed)})`)
     const second = await engine.sync({ input: changed, userId: DEMO_USER, rejectsFile: path.join(dir, 'rejects-2.ndjson') })
     say(formatReport(second))
+    await demoPresets(engine, dir, say)
     return 0
   } finally {
     await engine.close()

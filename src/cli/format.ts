@@ -14,6 +14,7 @@ export function formatReport (r: SyncReport): string {
     `  unchanged   ${n(w.unchanged).padStart(12)}`,
     `  deleted     ${n(w.deleted).padStart(12)}`,
   ]
+  if (r.mode === 'insert-new') lines.push(`  existing    ${n(w.existing).padStart(12)}   (already stored, left as they were)`)
   const reasons = Object.entries(r.rejectReasons)
   if (reasons.length > 0) lines.push(`  rejects     ${reasons.map(([k, v]) => `${k} ${n(v)}`).join(', ')}${r.rejectsFile !== null ? ` -> ${r.rejectsFile}` : ''}`)
   if (r.mapping.source !== 'none') {

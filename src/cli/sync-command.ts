@@ -17,7 +17,9 @@ into PostgreSQL user_inventory_items for one user.
   --dataset NAME|SPEC.json  a preset (default cardtrader-inventory) or a dataset spec file
   --scope COL=VALUE         a scope column's value (repeat for each scope column)
   --allow-unscoped-mirror   permit mirror mode on a dataset with no scope columns
-  --mode mirror|upsert      mirror (default) deletes the user's rows missing from the export
+  --mode mirror|upsert|insert-new  default: the dataset's (mirror for the inventory); mirror deletes the
+                            scope's rows missing from the input, upsert never deletes, insert-new only
+                            inserts keys not yet stored
   --format auto|json|ndjson|csv  default auto (csv for .csv/.csv.gz, else from the first byte)
   --rejects FILE            write rejected/unmapped/excluded records here (NDJSON)
   --json                    print the report as JSON on stdout
