@@ -213,20 +213,25 @@ async function attemptSync (engine: Engine, o: SyncOptions, r: Resolved, attempt
     phases.lock = performance.now() - tLock
     const reaped = await reapAbandoned(control, r.dataset.name, r.scopeJson, r.runId)
     if (reaped > 0) r.log.warn({ reaped }, 'marked abandoned runs of this scope failed and dropped their staging')
-    await dropStaging(control, r.staging)
-    await insertRunRow(control, r, attempt)
-    runInserted = true
+    // A new run's staging cannot exist yet; a retry's may.
+    if (attempt > 1) await dropStaging(control, r.staging)
+    // The light path records its run inside its one transaction (one commit instead of two).
+    if (!r.light) { await insertRunRow(control, r, attempt); runInserted = true }
     if (r.unmapped !== null) await engine.resolver.check(signal)
 
     // A scope with no rows yet takes the direct path: one COPY straight into the target inside
     // the merge transaction. Otherwise rows are staged and merged set-based.
-    const direct = r.sql.direct && !(await control.query<{ has: boolean }>(r.sql.scopeHasRows, r.scopeValues)).rows[0].has
+    const direct = !r.light && r.sql.direct && !(await control.query<{ has: boolean }>(r.sql.scopeHasRows, r.scopeValues)).rows[0].has
     if (direct) {
       await control.query('BEGIN')
       directSink = new DirectSink(new CopyWriter(control, r.sql.directCopy), r.runId)
       sink = directSink
     } else if (r.light) {
       await control.query(`BEGIN; ${r.lightSql.createTemp}`)
+      // A failed earlier attempt left its row (see cleanupAfterFailure): this one replaces it.
+      if (attempt > 1) await control.query('DELETE FROM sync_runs WHERE id = $1', [r.runId])
+      await insertRunRow(control, r, 1)
+      runInserted = true
       sink = new StagingSink([new CopyWriter(control, r.lightSql.copy)])
     } else {
       await control.query(r.sql.createStaging)
@@ -440,6 +445,8 @@ async function cleanupAfterFailure (engine: Engine, clients: pg.PoolClient[], r:
   }
   try {
     await dropStaging(client, r.staging)
+    // A light run's row rolled back with its transaction: record the failure anew (a retry's row may exist).
+    if (runInserted && r.light) await insertRunRow(client as pg.PoolClient, r, 1).catch(() => {})
     if (runInserted) await failRun(client, r.runId, e)
   } finally {
     fresh?.release()
