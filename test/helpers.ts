@@ -9,6 +9,7 @@ import os from 'node:os'
 import path from 'node:path'
 import zlib from 'node:zlib'
 import pg from 'pg'
+import * as brx from '../src'
 import { canonicalJson, type Row } from './model'
 
 /**
@@ -178,21 +179,16 @@ export function readNdjson (file: string): unknown[] {
   return fs.readFileSync(file, 'utf8').split('\n').filter(l => l.trim() !== '').map(l => JSON.parse(l))
 }
 
-const INDEX_JS = path.join(__dirname, '..', 'src', 'index.js')
-
-/** The engine's public API, once the pipeline exists (dist/src/index.js). */
-export interface Api {
-  sync: (o: Record<string, unknown>) => Promise<any>
-  migrate: (o: Record<string, unknown>) => Promise<unknown>
-  createEngine?: (o: Record<string, unknown>) => any
+/** The engine's public API, imported directly: a build that lacks an export fails to compile or load, never skips. */
+export const api = {
+  sync: async (o: Record<string, unknown>): Promise<any> => await brx.sync(o as unknown as brx.SyncOptions),
+  migrate: async (o: Record<string, unknown>): Promise<unknown> => await brx.migrate(o as brx.EngineOptions),
+  createEngine: (o: Record<string, unknown>) => {
+    const e = brx.createEngine(o as brx.EngineOptions)
+    return { sync: async (x: Record<string, unknown>): Promise<any> => await e.sync(x as unknown as brx.SyncOptions), close: async () => await e.close() }
+  },
 }
-
-export function loadApi (): Api | undefined {
-  if (!fs.existsSync(INDEX_JS)) return undefined
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const api = require(INDEX_JS) as Api
-  return typeof api.sync === 'function' && typeof api.migrate === 'function' ? api : undefined
-}
+export type Api = typeof api
 
 /** Runs a sync and returns either its report or the error's code (and the error). */
 export async function trySync (api: Api, o: Record<string, unknown>): Promise<{ report?: any, code?: string, error?: unknown }> {

@@ -5,6 +5,7 @@ export const cardtraderInventory: DatasetSpec = {
   name: 'cardtrader-inventory',
   table: 'user_inventory_items',
   scope: [{ name: 'user_id', type: 'uuid', nullable: false }],
+  scopeAlias: { userId: 'user_id' },
   columns: [
     { name: 'blueprint_id', type: 'int4', nullable: false },
     { name: 'external_stock_id', type: 'text', nullable: false },

@@ -38,6 +38,8 @@ export interface DatasetSpec {
   /** Timestamp columns maintained by the merge (null to disable). */
   createdAt?: string | null
   updatedAt?: string | null
+  /** Option names that are shorthands of a scope column, e.g. { userId: 'user_id' }. */
+  scopeAlias?: Record<string, string>
   /** Optional mapping of an external id to an internal one (blueprint -> print). */
   mapping?: MappingSpec
 }

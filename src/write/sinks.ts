@@ -7,7 +7,7 @@ import { SyncError } from '../errors'
 import type { TransformResult } from '../transform/partition'
 import { CopyWriter } from './copy-writer'
 
-/** Where encoded partitions go. Results arrive in input order (see load() in src/sync.ts). */
+/** Where encoded partitions go. Results arrive in input order (see src/sync/load.ts). */
 export interface Sink {
   write: (res: TransformResult) => Promise<void>
   finish: () => Promise<void>
