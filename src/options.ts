@@ -113,12 +113,6 @@ export const defaults = {
   retries: 3,
   retryMaxMs: 30_000,
   mapping: {
-    tables: [
-      { table: 'cards_prints', kind: 'cards_prints' },
-      { table: 'op_prints', kind: 'op_prints' },
-      { table: 'pk_prints', kind: 'pk_prints' },
-      { table: 'sealed_products', kind: 'sealed_products' },
-    ] as CatalogTable[],
     exclude: [] as string[],
     unmapped: 'skip',
     poolSize: 4,

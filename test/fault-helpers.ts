@@ -12,7 +12,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
-import { generateProducts, type GenerateOptions } from '../src/generate'
+import { generateProducts, type GenerateOptions } from '../tools/generate'
 import { applyExport, keyOf, sameValues, type Row } from './model'
 import { tmpPath } from './helpers'
 

@@ -458,20 +458,9 @@ export const MUTATIONS: Mutation[] = [
   { name: 'id-65-characters-astral', apply: o => { o.id = '🐉'.repeat(65); return o } },
 ]
 
-/**
- * Mutations on which the engine and the model disagree, each with a
- * regression test of its own: the randomized sweeps leave them out so that
- * one known disagreement does not hide the next. BRX_GEN_ALL=1 puts them back.
- * Empty now: the four found so far (a backslash followed by "u0000" in
- * properties_hash, lone surrogates in text and ids, ids of up to 64 astral
- * characters) were fixed in the normalizer.
- */
-export const KNOWN_DIVERGENT: string[] = []
-export const GEN_ALL = process.env.BRX_GEN_ALL === '1'
-
-/** Mutations to leave out: KNOWN_DIVERGENT (unless BRX_GEN_ALL=1) and the comma-separated names in BRX_GEN_EXCLUDE. */
+/** Mutations to leave out: the comma-separated names in BRX_GEN_EXCLUDE, and `extraExclude`. */
 export function activeMutations (extraExclude: string[] = []): Mutation[] {
-  const ex = new Set([...(process.env.BRX_GEN_EXCLUDE ?? '').split(',').map(s => s.trim()).filter(Boolean), ...extraExclude, ...(GEN_ALL ? [] : KNOWN_DIVERGENT)])
+  const ex = new Set([...(process.env.BRX_GEN_EXCLUDE ?? '').split(',').map(s => s.trim()).filter(Boolean), ...extraExclude])
   return MUTATIONS.filter(m => !ex.has(m.name))
 }
 

@@ -19,6 +19,8 @@ export interface MappingSpec {
   from: string
   /** Columns receiving the internal id (int4) and the catalog table it came from (text). */
   to: [idColumn: string, tableColumn: string]
+  /** Reject reason listed for a record whose id maps nowhere (default 'unmapped'). */
+  unmappedReason?: string
 }
 
 export interface DatasetSpec {
