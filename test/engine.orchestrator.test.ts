@@ -211,3 +211,21 @@ test('generate --from works on an export that generate did not write (no .meta.j
   assert.equal(fs.readFileSync(c, 'utf8'), fs.readFileSync(b, 'utf8'))
   assert.equal(await generateCommand(['--from', tmpPath('missing.json')]), 2)
 })
+
+test('sync --scope COL=VALUE is the general form of --user; --user with another scope value is refused', async () => {
+  const user = randomUser()
+  const file = tmpPath('cli.json')
+  fs.writeFileSync(file, `[${product(1)},${product(2)}]`)
+  const env = { DATABASE_URL, MYSQL_URL: '' }
+  const ok = await spawnCli(['sync', '--input', file, '--scope', `user_id=${user}`, '--no-mapping', '--json', '--log-level', 'silent'], env).exited
+  assert.equal(ok.code, 0, ok.stderr)
+  assert.equal(JSON.parse(ok.stdout).rows.inserted, 2)
+  const { rows } = await pool.query('SELECT count(*)::int AS n FROM user_inventory_items WHERE user_id = $1', [user])
+  assert.equal(rows[0].n, 2)
+  const clash = await spawnCli(['sync', '--input', file, '--user', user, '--scope', `user_id=${randomUser()}`, '--no-mapping', '--log-level', 'silent'], env).exited
+  assert.equal(clash.code, 2)
+  assert.match(clash.stderr, /BRX_ERR_OPTIONS_INVALID: options\.userId and options\.scope\.user_id disagree/)
+  const bad = await spawnCli(['sync', '--input', file, '--scope', 'user_id'], env).exited
+  assert.equal(bad.code, 2)
+  assert.match(bad.stderr, /--scope must be COLUMN=VALUE/)
+})

@@ -119,10 +119,12 @@ async function run (v: Values, _positionals: string[], io: Io): Promise<number> 
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
   try {
-    const report: SyncReport = await sync(optionsOf(v, controller.signal, logger))
+    const options = optionsOf(v, controller.signal, logger)
+    const report: SyncReport = await sync(options)
     io.out(v.json === true ? JSON.stringify(report, null, 2) + '\n' : formatReport(report))
     return 0
   } catch (err) {
+    if (err instanceof UsageError) throw err
     const e = err instanceof SyncError ? err : new SyncError('BRX_ERR_INTERNAL', String((err as Error)?.message ?? err), { cause: err })
     if (v.json === true) io.out(JSON.stringify({ error: e.toJSON() }, null, 2) + '\n')
     throw e
