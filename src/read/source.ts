@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import zlib from 'node:zlib'
 import { Readable } from 'node:stream'
-import { SyncError } from '../errors'
+import { SyncError, syncError } from '../errors'
 
 export interface OpenedSource {
   stream: Readable
@@ -28,7 +28,7 @@ export async function openSource (input: string | Readable, gzip: boolean | 'aut
       if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EISDIR' })
       size = st.size
     } catch (err) {
-      throw new SyncError('BRX_ERR_INPUT_UNREADABLE', `Input file ${input} cannot be read: ${(err as Error).message}.`, { cause: err, file: input })
+      throw syncError('BRX_ERR_INPUT_UNREADABLE', [`file ${input}`, (err as Error).message], { cause: err, file: input })
     }
     raw = fs.createReadStream(input, { highWaterMark: 256 * 1024 })
     isFile = true

@@ -1,7 +1,7 @@
 import os from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type pg from 'pg'
-import { ERROR_CODES, SyncError, cancelledError, fromPgError, redact } from '../errors'
+import { ERROR_CODES, SyncError, cancelledError, fromPgError, redact, syncError } from '../errors'
 
 /**
  * sync_runs bookkeeping and the per-scope advisory lock. The lock is a
@@ -23,8 +23,8 @@ export async function acquireScopeLock (client: pg.ClientBase, table: string, sc
     if (opts.signal?.aborted === true) throw cancelledError('while waiting for the scope lock')
     const { rows } = await client.query<{ ok: boolean }>(TRY_LOCK, [table, scope])
     if (rows[0].ok) return
-    if (!opts.wait) throw new SyncError('BRX_ERR_SCOPE_BUSY', `Another sync of ${table} holds the scope ${scope}; lock: "fail" was chosen.`, { table })
-    if (Date.now() >= deadline) throw new SyncError('BRX_ERR_SCOPE_BUSY', `Another sync of ${table} held the scope ${scope} for longer than lockTimeoutMs (${opts.timeoutMs} ms).`, { table })
+    if (!opts.wait) throw syncError('BRX_ERR_SCOPE_BUSY', [table, scope, 'lock: "fail" was chosen'], { table })
+    if (Date.now() >= deadline) throw syncError('BRX_ERR_SCOPE_BUSY', [table, scope, `waited longer than lockTimeoutMs (${opts.timeoutMs} ms)`], { table })
     await sleep(Math.min(delay, Math.max(1, deadline - Date.now())))
     delay = Math.min(delay * 2, 500)
   }

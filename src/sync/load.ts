@@ -1,4 +1,4 @@
-import { SyncError, fromPgError } from '../errors'
+import { SyncError, fromPgError, syncError } from '../errors'
 import { MappingChannel } from '../map/channel'
 import { defaults } from '../options'
 import { Partitioner, type Partition } from '../read/partitioner'
@@ -120,7 +120,7 @@ class Load {
     } catch (err) {
       if (channel?.error != null) throw channel.error
       if (this.failure !== null) throw this.failure
-      throw new SyncError('BRX_ERR_WORKER_FAILED', `A worker failed on the partition starting at record ${p.firstRow} (byte ${p.byteOffset}): ${(err as Error).message}`, { cause: err, row: p.firstRow })
+      throw syncError('BRX_ERR_WORKER_FAILED', [p.firstRow, p.byteOffset, (err as Error).message], { cause: err, row: p.firstRow })
     } finally {
       channel?.close()
     }
