@@ -63,8 +63,16 @@ test('validation errors name the field path, the value and what is allowed', () 
     [d => { d.updatedAt = 'note' }, /^dataset\.updatedAt: "note" is also a column/],
     [d => { d.columns[2].name = 'brx_seq' }, /reserved/],
     [d => { d.columns = [] }, /^dataset\.columns: must be a non-empty array/],
+    [d => { d.scopeAlias = { stationId: 'station' } }, /^dataset\.scopeAlias\.stationId: must name a scope column \(station_id\), got "station"/],
+    [d => { d.scopeAlias = { 'station-id': 'station_id' } }, /^dataset\.scopeAlias\.station-id: is not an option name/],
+    [d => { d.scopeAlias = ['station_id'] }, /^dataset\.scopeAlias: must be an object/],
   ]
   for (const [mutate, want] of cases) assert.match(message(mutate), want)
+})
+
+test('the presets pass the same validation as a spec (scopeAlias, mapping.unmappedReason)', () => {
+  for (const p of Object.values(presets)) assert.doesNotThrow(() => validateDataset(p), p.name)
+  assert.doesNotThrow(() => validateDataset({ ...station(), scopeAlias: { stationId: 'station_id' } }))
 })
 
 test('resolveDataset: preset by name, spec by path (errors name the file), object validated', () => {
