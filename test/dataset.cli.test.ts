@@ -61,6 +61,6 @@ test('migrate --dataset, sync --dataset --scope from CSV, and the unscoped-mirro
   fs.writeFileSync(ids, '{"id":1}\n')
   const refused = await cli(['sync', '--dataset', unscoped, '--input', ids, '--log-level', 'silent'])
   assert.equal(refused.code, 2)
-  assert.match(refused.stderr, /BRX_ERR_OPTIONS_INVALID: Dataset cli-events has no scope columns/)
+  assert.match(refused.stderr, /BRX_ERR_OPTIONS_INVALID: options\.mode "mirror" would delete every row of cli_events missing from the input: dataset cli-events has no scope columns/)
   assert.equal((await cli(['sync', '--dataset', unscoped, '--input', ids, '--allow-unscoped-mirror', '--log-level', 'silent'])).code, 0)
 })
