@@ -5,7 +5,7 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
-import { resolveDataset, validateDataset, parseType, sqlType, presets, type DatasetSpec } from '../src/dataset'
+import { checkSyncPlan, resolveDataset, validateDataset, parseType, sqlType, presets, type DatasetSpec } from '../src/dataset'
 import { buildDatasetDdl } from '../src/db/ddl'
 import { removeTmp, tmpPath } from './helpers'
 
@@ -63,8 +63,16 @@ test('validation errors name the field path, the value and what is allowed', () 
     [d => { d.updatedAt = 'note' }, /^dataset\.updatedAt: "note" is also a column/],
     [d => { d.columns[2].name = 'brx_seq' }, /reserved/],
     [d => { d.columns = [] }, /^dataset\.columns: must be a non-empty array/],
+    [d => { d.scopeAlias = { stationId: 'station' } }, /^dataset\.scopeAlias\.stationId: must name a scope column \(station_id\), got "station"/],
+    [d => { d.scopeAlias = { 'station-id': 'station_id' } }, /^dataset\.scopeAlias\.station-id: is not an option name/],
+    [d => { d.scopeAlias = ['station_id'] }, /^dataset\.scopeAlias: must be an object/],
   ]
   for (const [mutate, want] of cases) assert.match(message(mutate), want)
+})
+
+test('the presets pass the same validation as a spec (scopeAlias, mapping.unmappedReason)', () => {
+  for (const p of Object.values(presets)) assert.doesNotThrow(() => validateDataset(p), p.name)
+  assert.doesNotThrow(() => validateDataset({ ...station(), scopeAlias: { stationId: 'station_id' } }))
 })
 
 test('resolveDataset: preset by name, spec by path (errors name the file), object validated', () => {
@@ -113,4 +121,17 @@ test('DDL: scope and columns typed, NOT NULL for scope, key and nullable: false,
   const q = buildDatasetDdl({ ...station(), table: 'weather.readings' })
   assert.equal(q[0], 'CREATE SCHEMA IF NOT EXISTS "weather"')
   assert.match(q[1], /^CREATE TABLE IF NOT EXISTS "weather"\."readings"/)
+})
+
+test('checkSyncPlan: an unscoped mirror and CSV into a normalizer\'s dataset are refused, naming the option', () => {
+  const unscoped: DatasetSpec = { ...station(), scope: [] }
+  const refuse = (d: DatasetSpec, plan: Parameters<typeof checkSyncPlan>[1], option: string, want: RegExp): void => {
+    assert.throws(() => checkSyncPlan(d, plan), (e: any) => e.code === 'BRX_ERR_OPTIONS_INVALID' && e.option === option && want.test(e.message))
+  }
+  refuse(unscoped, { mode: 'mirror', allowUnscopedMirror: false, format: 'auto' }, 'mode', /^options\.mode "mirror" would delete every row of station_readings .*no scope columns.*whole-table/)
+  assert.doesNotThrow(() => checkSyncPlan(unscoped, { mode: 'mirror', allowUnscopedMirror: true, format: 'auto' }))
+  assert.doesNotThrow(() => checkSyncPlan({ ...unscoped, mirror: 'whole-table' }, { mode: 'mirror', allowUnscopedMirror: false, format: 'auto' }))
+  assert.doesNotThrow(() => checkSyncPlan(unscoped, { mode: 'upsert', allowUnscopedMirror: false, format: 'auto' }))
+  refuse(presets['cardtrader-inventory'], { mode: 'mirror', allowUnscopedMirror: false, format: 'csv' }, 'format', /^options\.format "csv" cannot feed dataset cardtrader-inventory: its normalizer/)
+  assert.doesNotThrow(() => checkSyncPlan(station(), { mode: 'mirror', allowUnscopedMirror: false, format: 'csv' }))
 })

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict'
 import { presets, validateDataset, type DatasetSpec } from '../src/dataset'
 import { buildDatasetDdl } from '../src/db/ddl'
 import { buildMergeSql } from '../src/merge/sql'
-import { candlesNdjson, catalogCsv, orderBookNdjson } from '../src/generate/presets'
+import { candlesNdjson, catalogCsv, orderBookNdjson } from '../tools/generate/presets'
 
 const base = (): DatasetSpec => structuredClone(presets['order-book'])
 

@@ -5,15 +5,14 @@
  * invoices and picking lists (derived columns) — through the engine given.
  */
 import path from 'node:path'
-import type { Engine } from '../engine'
-import { migrate } from '../engine'
-import { orderBookSources } from '../generate/presets'
-import { writePresetSample } from '../generate/presets-cli'
+import { engineInternals, migrate, type Engine } from '../engine'
+import { orderBookSources } from '../../tools/generate/presets'
+import { writePresetSample } from '../../tools/generate/presets-cli'
 import { formatReport } from './format'
 
 export async function demoPresets (engine: Engine, dir: string, say: (s: string) => void): Promise<void> {
   for (const d of ['catalog-snapshots', 'market-candles', 'order-book']) await migrate({ dataset: d })
-  const db = engine.pgPool
+  const db = engineInternals(engine).pool
   const csv = path.join(dir, 'catalog-upload.csv')
   await writePresetSample('catalog-snapshots', { rows: 2590, seed: 1, dupRate: 0.01, badRate: 0.002 }, csv)
   await db.query('DELETE FROM catalog_snapshots WHERE csv_upload_id = 42')

@@ -1,5 +1,5 @@
 import fs from 'node:fs'
-import { SyncError } from '../errors'
+import { SyncError, optionError, syncError } from '../errors'
 import { cardtraderInventory } from './cardtrader'
 import { catalogSnapshots, marketCandles, orderBook } from './presets'
 import type { DatasetSpec, SyncMode } from './types'
@@ -46,7 +46,7 @@ export function resolveDataset (d: string | DatasetSpec | undefined): DatasetSpe
   if (d === undefined) return cardtraderInventory
   if (typeof d === 'string') {
     if (Object.prototype.hasOwnProperty.call(presets, d)) return presets[d]
-    if (!isSpecPath(d)) throw new SyncError('BRX_ERR_OPTIONS_INVALID', `options.dataset "${d}" is not a known preset (known: ${Object.keys(presets).join(', ')}) nor a path to a .json spec.`, { option: 'dataset' })
+    if (!isSpecPath(d)) throw optionError('dataset', `"${d}" is not a known preset (known: ${Object.keys(presets).join(', ')}) nor a path to a .json spec.`)
     return loadDatasetFile(d)
   }
   validateDataset(d)
@@ -59,13 +59,13 @@ export function loadDatasetFile (file: string): DatasetSpec {
   try {
     text = fs.readFileSync(file, 'utf8')
   } catch (err) {
-    throw new SyncError('BRX_ERR_OPTIONS_INVALID', `options.dataset: the spec file ${file} cannot be read: ${(err as Error).message}.`, { option: 'dataset', file, cause: err })
+    throw syncError('BRX_ERR_OPTIONS_INVALID', ['dataset', `names the spec file ${file}, which cannot be read: ${(err as Error).message}.`], { option: 'dataset', file, cause: err })
   }
   let spec: DatasetSpec
   try {
     spec = JSON.parse(text) as DatasetSpec
   } catch (err) {
-    throw new SyncError('BRX_ERR_OPTIONS_INVALID', `options.dataset: the spec file ${file} is not valid JSON: ${(err as Error).message}.`, { option: 'dataset', file })
+    throw syncError('BRX_ERR_OPTIONS_INVALID', ['dataset', `names the spec file ${file}, which is not valid JSON: ${(err as Error).message}.`], { option: 'dataset', file })
   }
   validateDataset(spec, file)
   return spec
@@ -83,9 +83,9 @@ export function compareColumns (d: DatasetSpec): string[] {
  */
 export function checkSyncPlan (d: DatasetSpec, plan: { mode: SyncMode, allowUnscopedMirror: boolean, format: string }): void {
   if (plan.mode === 'mirror' && d.scope.length === 0 && d.mirror !== 'whole-table' && !plan.allowUnscopedMirror) {
-    throw new SyncError('BRX_ERR_OPTIONS_INVALID', `Dataset ${d.name} has no scope columns: mirror mode would delete every row of ${d.table} missing from the input. Say "mirror": "whole-table" in the spec, pass allowUnscopedMirror (--allow-unscoped-mirror), or use mode "upsert".`, { option: 'mode' })
+    throw optionError('mode', `"mirror" would delete every row of ${d.table} missing from the input: dataset ${d.name} has no scope columns. Say "mirror": "whole-table" in the spec, pass allowUnscopedMirror (--allow-unscoped-mirror), or use mode "upsert".`)
   }
   if (plan.format === 'csv' && d.normalizer !== undefined) {
-    throw new SyncError('BRX_ERR_OPTIONS_INVALID', `Dataset ${d.name} is read by the normalizer "${d.normalizer}", which takes JSON records; CSV input needs a dataset read by column rules.`, { option: 'format' })
+    throw optionError('format', `"csv" cannot feed dataset ${d.name}: its normalizer "${d.normalizer}" takes JSON records; CSV input needs a dataset read by column rules.`)
   }
 }

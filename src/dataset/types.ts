@@ -33,6 +33,8 @@ export interface MappingSpec {
   from: string
   /** Columns receiving the internal id (int4) and the catalog table it came from (text). */
   to: [idColumn: string, tableColumn: string]
+  /** Reject reason listed for a record whose id maps nowhere (default 'unmapped'). */
+  unmappedReason?: string
 }
 
 /**
@@ -93,6 +95,8 @@ export interface DatasetSpec {
   updatedAt?: string | null
   /** "whole-table": mirror mode may run with an empty scope (and delete any row of the table). */
   mirror?: 'scoped' | 'whole-table'
+  /** Option names that are shorthands of a scope column, e.g. { userId: 'user_id' }. */
+  scopeAlias?: Record<string, string>
   /** Optional mapping of an external id to an internal one (blueprint -> print). */
   mapping?: MappingSpec
   /** The mode a sync takes when the caller names none (default mirror). */

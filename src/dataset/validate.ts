@@ -8,7 +8,7 @@ import { validateDerived } from './validate-derived'
 const IDENT = /^[a-z_][a-z0-9_]{0,62}$/
 /** Columns brx-sync adds to staging and temp tables. */
 const RESERVED = new Set(['brx_seq', 'brx_ord', 'brx_present'])
-const TOP_FIELDS = new Set(['name', 'table', 'scope', 'columns', 'key', 'compare', 'normalizer', 'createdAt', 'updatedAt', 'mirror', 'mapping', 'description', 'mode', 'derived', 'sources'])
+const TOP_FIELDS = new Set(['name', 'table', 'scope', 'columns', 'key', 'compare', 'normalizer', 'createdAt', 'updatedAt', 'mirror', 'mapping', 'scopeAlias', 'description', 'mode', 'derived', 'sources'])
 const COLUMN_FIELDS = new Set(['name', 'type', 'from', 'nullable', 'min', 'max', 'enum', 'epoch', 'description'])
 
 /**
@@ -57,10 +57,24 @@ export function validateDataset (d: DatasetSpec, where = ''): void {
   if (d.mapping !== undefined) {
     if (d.mapping === null || typeof d.mapping !== 'object' || typeof d.mapping.from !== 'string' || !Array.isArray(d.mapping.to) || d.mapping.to.length !== 2) bad('.mapping', 'must be { from: column, to: [idColumn, tableColumn] }.')
     for (const m of [d.mapping.from, ...d.mapping.to]) if (!cols.has(m)) bad('.mapping', `names "${m}", which is not in dataset.columns.`)
+    const reason = d.mapping.unmappedReason
+    if (reason !== undefined && (typeof reason !== 'string' || !IDENT.test(reason))) bad('.mapping.unmappedReason', `must be a reject reason (lower-case letters, digits and _), got ${JSON.stringify(reason)}.`)
   }
+  if (d.scopeAlias !== undefined) checkScopeAlias(d, bad)
 }
 
 type Bad = (path: string, msg: string) => never
+
+/** `scopeAlias`: option name -> scope column (the CardTrader preset's userId -> user_id). */
+function checkScopeAlias (d: DatasetSpec, bad: Bad): void {
+  const a = d.scopeAlias as unknown
+  if (a === null || typeof a !== 'object' || Array.isArray(a)) return bad('.scopeAlias', 'must be an object { optionName: scopeColumn }.')
+  const scopeNames = d.scope.map(c => c.name)
+  for (const [option, column] of Object.entries(a as Record<string, unknown>)) {
+    if (!/^[a-z][A-Za-z0-9]*$/.test(option)) bad(`.scopeAlias.${option}`, 'is not an option name (camelCase letters and digits).')
+    if (typeof column !== 'string' || !scopeNames.includes(column)) bad(`.scopeAlias.${option}`, `must name a scope column (${scopeNames.join(', ') || 'none'}), got ${JSON.stringify(column)}.`)
+  }
+}
 
 function checkTable (table: unknown, bad: Bad): void {
   if (typeof table !== 'string') return bad('.table', 'must be a table name.')

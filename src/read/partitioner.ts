@@ -52,8 +52,6 @@ export class Partitioner {
     }
   }
 
-  get format (): InputFormat | null { return this.scanner.format }
-
   push (chunk: Buffer): void {
     this.chunks.push(chunk)
     this.scanner.scan(chunk)
