@@ -33,7 +33,7 @@ export interface MergeSql {
   lateInsert: string
 }
 
-const PG_TYPE: Record<string, string> = {
+export const PG_TYPE: Record<string, string> = {
   int2: 'smallint', int4: 'integer', int8: 'bigint', float8: 'double precision', bool: 'boolean',
   text: 'text', jsonb: 'jsonb', uuid: 'uuid', timestamptz: 'timestamptz', date: 'date',
 }
