@@ -36,6 +36,7 @@ import type { Engine } from './engine'
 import { newMappingStats, type MappingStats } from './map'
 import { buildMergeSql, type MergeSql } from './merge/sql'
 import { finishDirect, runMerge, type MergeCounts } from './merge/merge'
+import { captureFor } from './merge/changes'
 import { defaults, validateSyncOptions, type SyncOptions } from './options'
 import { Partitioner, type Partition } from './read/partitioner'
 import { openSource, sourceError, type OpenedSource } from './read/source'
@@ -192,7 +193,7 @@ async function attemptSync (engine: Engine, o: SyncOptions, r: Resolved, attempt
     const reaped = await reapAbandoned(control, r.dataset.name, r.scopeJson, r.runId)
     if (reaped > 0) r.log.warn({ reaped }, 'marked abandoned runs of this scope failed and dropped their staging')
     await dropStaging(control, r.staging)
-    await insertRunRow(control, r, attempt)
+    await insertRunRow(control, r, attempt, o.dryRun === true)
     runInserted = true
     if (r.unmapped !== null) await engine.resolver.check(signal)
 
@@ -230,6 +231,8 @@ async function attemptSync (engine: Engine, o: SyncOptions, r: Resolved, attempt
       const rep = report(c)
       await control.query(SUCCEED_SQL, [r.runId, JSON.stringify(rep), JSON.stringify(progressOf(r, 'done', rep.rows.read, rep.rows.written, rep.bytesRead, source?.size ?? null))])
     }
+    const capture = captureFor(r.dataset, r.runId, o)
+    o.onProgress?.(progressOf(r, 'merge', totals.read, totals.staged, totals.bytesRead, source.size))
     const onAbort = (): void => { void cancelBackend(engine, control) }
     signal?.addEventListener('abort', onAbort, { once: true })
     let counts!: MergeCounts
@@ -237,7 +240,7 @@ async function attemptSync (engine: Engine, o: SyncOptions, r: Resolved, attempt
       const statementTimeoutMs = o.statementTimeoutMs ?? defaults.statementTimeoutMs
       const workMem = o.workMem ?? defaults.workMem
       if (directSink !== null) {
-        counts = await finishDirect(control, { sql: r.sql, scopeValues: r.scopeValues, copied: directSink.copied, spilled: directSink.spilled, spillPath: directSink.spillPath, statementTimeoutMs, workMem, beforeCommit, signal })
+        counts = await finishDirect(control, { sql: r.sql, scopeValues: r.scopeValues, copied: directSink.copied, spilled: directSink.spilled, spillPath: directSink.spillPath, statementTimeoutMs, workMem, beforeCommit, signal, capture })
       } else {
         // Staging is committed: a transient failure of the merge (deadlock, serialization, a lost
         // connection) is retried alone, on a fresh connection that takes the scope lock again —
@@ -256,6 +259,7 @@ async function attemptSync (engine: Engine, o: SyncOptions, r: Resolved, attempt
               workMem,
               beforeCommit,
               signal,
+              capture,
             }, `DROP TABLE IF EXISTS ${r.staging}`)
             break
           } catch (err) {
@@ -276,7 +280,7 @@ async function attemptSync (engine: Engine, o: SyncOptions, r: Resolved, attempt
     phases.merge = performance.now() - tMerge
     phases.total = performance.now() - t0
     const rep = report(counts)
-    r.log.info({ phase: 'merge', ms: Math.round(phases.merge), inserted: counts.inserted, updated: counts.updated, deleted: counts.deleted, duplicates: counts.duplicates, fastPath: counts.fastPath, steps: counts.steps }, 'merge committed')
+    r.log.info({ phase: 'merge', ms: Math.round(phases.merge), inserted: counts.inserted, updated: counts.updated, deleted: counts.deleted, duplicates: counts.duplicates, fastPath: counts.fastPath, steps: counts.steps, dryRun: rep.dryRun }, rep.dryRun ? 'dry run rolled back' : 'merge committed')
     o.onProgress?.(progressOf(r, 'done', rep.rows.read, rep.rows.written, rep.bytesRead, source.size))
     return rep
   } catch (err) {
@@ -382,9 +386,9 @@ async function openWriters (engine: Engine, o: SyncOptions, r: Resolved, clients
   return writers
 }
 
-async function insertRunRow (control: pg.PoolClient, r: Resolved, attempt: number): Promise<void> {
+async function insertRunRow (control: pg.PoolClient, r: Resolved, attempt: number, dryRun: boolean): Promise<void> {
   if (attempt === 1) {
-    await insertRun(control, { id: r.runId, dataset: r.dataset.name, scope: r.scopeJson, mode: r.mode, staging: r.staging })
+    await insertRun(control, { id: r.runId, dataset: r.dataset.name, scope: r.scopeJson, mode: r.mode, staging: r.staging, table: r.dataset.table, dryRun })
   } else {
     await control.query("UPDATE sync_runs SET status = 'running', finished_at = NULL, error_code = NULL, error_message = NULL, heartbeat_at = now() WHERE id = $1", [r.runId])
   }
@@ -629,5 +633,8 @@ function buildReport (r: Resolved, o: SyncOptions, t: LoadTotals, c: MergeCounts
     rowsPerSecond: Math.round(t.read / (total / 1000)),
     fastPath: c.fastPath,
     attempts: attempt,
+    dryRun: c.preview !== undefined,
+    ...(c.preview !== undefined ? { preview: c.preview } : {}),
+    changesFile: o.changesFile ?? null,
   }
 }

@@ -4,7 +4,9 @@ import { pipeline } from 'node:stream/promises'
 import type pg from 'pg'
 import { to as copyTo } from 'pg-copy-streams'
 import { SyncError } from '../errors'
-import type { ChangeSql } from './changes-sql'
+import type { DatasetSpec } from '../dataset/types'
+import { buildChangeSql, type ChangeSql } from './changes-sql'
+import type { MergeCapture } from './merge'
 
 /** Up to this many keys per kind of change in a dry run's report. */
 export const SAMPLE_SIZE = 10
@@ -92,4 +94,12 @@ export class ChangesFile {
   private ioError (err: unknown): SyncError {
     return new SyncError('BRX_ERR_LOCAL_IO', `The changes file ${this.file} cannot be written: ${(err as Error).message}. Nothing was committed.`, { cause: err, file: this.file })
   }
+}
+
+/** The capture a sync asks for, or undefined (a plain merge) when it asks for neither a dry run nor a changes file. */
+export function captureFor (dataset: DatasetSpec, runId: string, o: { dryRun?: boolean, changesFile?: string | null }): MergeCapture | undefined {
+  const dryRun = o.dryRun === true
+  const file = typeof o.changesFile === 'string' ? o.changesFile : undefined
+  if (!dryRun && file === undefined) return undefined
+  return { sql: buildChangeSql(dataset), dryRun, changes: file === undefined ? undefined : new ChangesFile(file, runId) }
 }

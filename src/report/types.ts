@@ -30,6 +30,8 @@ export interface MappingReport {
   lookupMs: number
 }
 
+import type { Preview } from '../merge/changes'
+
 export interface SyncReport {
   runId: string
   dataset: string
@@ -50,6 +52,12 @@ export interface SyncReport {
   rowsPerSecond: number
   fastPath: boolean
   attempts: number
+  /** True when nothing was committed: the counts are what a real sync would do. */
+  dryRun: boolean
+  /** Dry run only: the mass-delete guard's verdict and up to 10 keys of each kind of change. */
+  preview?: Preview
+  /** The changes file, when one was asked for (complete: it appears only after COMMIT). */
+  changesFile?: string | null
 }
 
 export interface Progress {

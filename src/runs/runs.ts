@@ -34,12 +34,12 @@ export async function releaseScopeLock (client: pg.ClientBase, table: string, sc
   await client.query('SELECT pg_advisory_unlock(hashtext($1), hashtext($2))', [table, scope])
 }
 
-export async function insertRun (client: pg.ClientBase, r: { id: string, dataset: string, scope: string, mode: string, staging: string }): Promise<void> {
+export async function insertRun (client: pg.ClientBase, r: { id: string, dataset: string, scope: string, mode: string, staging: string, table?: string, dryRun?: boolean }): Promise<void> {
   try {
     await client.query(
-      `INSERT INTO sync_runs (id, dataset, scope, mode, status, pid, host, staging_table)
-       VALUES ($1, $2, $3::jsonb, $4, 'running', $5, $6, $7)`,
-      [r.id, r.dataset, r.scope, r.mode, process.pid, os.hostname(), r.staging])
+      `INSERT INTO sync_runs (id, dataset, scope, mode, status, pid, host, staging_table, target_table, dry_run)
+       VALUES ($1, $2, $3::jsonb, $4, 'running', $5, $6, $7, $8, $9)`,
+      [r.id, r.dataset, r.scope, r.mode, process.pid, os.hostname(), r.staging, r.table ?? null, r.dryRun === true])
   } catch (err) {
     throw fromPgError(err, 'Recording the run in sync_runs')
   }
