@@ -8,6 +8,8 @@ import { applyMigrations } from './db/migrate'
 import { connectionFromEnv, defaults, validateEngineOptions, type EngineOptions, type SyncOptions } from './options'
 import type { SyncReport } from './report/types'
 import { runSync } from './sync'
+import { SyncMetrics, type EngineMetrics } from './metrics'
+import { listRuns, runningRuns, sweep, type RunFilter, type RunSummary, type SweepResult } from './runs/queries'
 
 /**
  * What every sync of one process shares: the pg pool, the worker threads,
@@ -23,6 +25,7 @@ export class Engine {
   readonly settings: Required<Pick<EngineOptions, 'workers' | 'writers' | 'partitionBytes' | 'maxInFlight' | 'pgPoolSize'>>
   private readonly ownPool: boolean
   private closed = false
+  private readonly meter: SyncMetrics
 
   constructor (readonly options: EngineOptions = {}) {
     validateEngineOptions(options)
@@ -46,10 +49,43 @@ export class Engine {
       workerData: { nice: options.workerNice ?? defaults.workerNice },
     })
     this.resolver = createResolver(options.mapping, this.logger)
+    this.meter = new SyncMetrics({
+      pgPool: () => ({ total: this.pgPool.totalCount, idle: this.pgPool.idleCount, waiting: this.pgPool.waitingCount }),
+      pgPoolMax: this.settings.pgPoolSize,
+      mysqlPool: () => this.resolver.poolStats?.() ?? null,
+      workers: () => ({ utilization: this.piscina.utilization, queued: this.piscina.queueSize, threads: this.piscina.threads.length }),
+    })
   }
 
   async sync (options: SyncOptions): Promise<SyncReport> {
-    return await runSync(this, options)
+    const end = this.meter.start()
+    try {
+      const report = await runSync(this, options)
+      end(report.dryRun ? 'dry_run' : 'succeeded', report.rows)
+      return report
+    } catch (err) {
+      end((err as { code?: string }).code === 'BRX_ERR_CANCELLED' ? 'cancelled' : 'failed')
+      throw err
+    }
+  }
+
+  /** Counters and gauges of this engine, and their Prometheus text exposition. */
+  async metrics (): Promise<EngineMetrics> {
+    return await this.meter.collect()
+  }
+
+  /** Past and running syncs from sync_runs, newest first. */
+  async runs (filter: RunFilter = {}): Promise<RunSummary[]> {
+    return await listRuns(this.pgPool, filter)
+  }
+
+  async running (filter: Omit<RunFilter, 'status'> = {}): Promise<RunSummary[]> {
+    return await runningRuns(this.pgPool, filter)
+  }
+
+  /** Closes runs whose process died (scope lock free) and drops leftover staging tables. */
+  async sweep (): Promise<SweepResult> {
+    return await sweep(this.pgPool)
   }
 
   /**
