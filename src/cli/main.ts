@@ -4,12 +4,16 @@ import { catalogCommand } from '../map'
 import { migrate } from '../engine'
 import { SyncError } from '../errors'
 import { syncCommand, syncUsage } from './sync-command'
+import { runsCommand } from './runs-command'
 
 const usage = `Usage: brx-sync <command> [options]
 
 Commands:
   sync       mirror an export into PostgreSQL (brx-sync sync --help)
-  migrate    create or update the tables (idempotent)
+  migrate    create or update the tables (idempotent), then sweep
+  status     running syncs (brx-sync status --help)
+  history    past runs (brx-sync history --help)
+  sweep      close runs whose process died, drop their staging (brx-sync sweep --help)
   generate   write deterministic sample exports and catalogs (brx-sync generate --help)
   catalog    catalog seed: load a catalog file into MySQL (brx-sync catalog --help)
 `
@@ -20,13 +24,14 @@ async function main (argv: string[]): Promise<number> {
     case 'sync': return await syncCommand(rest)
     case 'generate': return await generateCommand(rest)
     case 'catalog': return await catalogCommand(rest)
+    case 'status': case 'history': case 'sweep': return await runsCommand(cmd, rest)
     case 'migrate': {
       if (rest.includes('--help') || rest.includes('-h')) { process.stdout.write('Usage: brx-sync migrate [--database-url URL]\n\nApplies schema/*.sql in order, each once (recorded in brx_migrations).\n'); return 0 }
       const i = rest.indexOf('--database-url')
       try {
         const applied = await migrate({ databaseUrl: i >= 0 ? rest[i + 1] : undefined })
         process.stdout.write(applied.length > 0 ? `applied ${applied.join(', ')}\n` : 'schema up to date\n')
-        return 0
+        return await runsCommand('sweep', i >= 0 ? ['--database-url', rest[i + 1]] : [])
       } catch (err) {
         const e = err as SyncError
         process.stderr.write(`brx-sync migrate: ${e.code ?? 'BRX_ERR_INTERNAL'}: ${e.message}\n`)

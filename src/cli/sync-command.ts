@@ -1,10 +1,12 @@
+import fs from 'node:fs'
 import { parseArgs } from 'node:util'
-import pino from 'pino'
-import { sync } from '../engine'
+import { createEngine } from '../engine'
 import { ERROR_CODES, SyncError } from '../errors'
 import type { MappingOptions, SyncOptions } from '../options'
 import type { SyncReport } from '../report/types'
 import { formatReport } from './format'
+import { cliLogger, type LogFormat } from './logs'
+import { ProgressView } from './progress'
 
 export const syncUsage = `Usage: brx-sync sync --input FILE|- --user UUID [options]
 
@@ -29,7 +31,12 @@ into PostgreSQL user_inventory_items for one user.
   --lock-timeout-ms MS      how long to wait for it (default 60000)
   --statement-timeout-ms MS statement_timeout for the merge (default none)
   --workers N --writers N --partition-bytes N   tuning (defaults adapt to the machine)
+  --dry-run                 run everything, print what would change (counts, guard verdict, samples), roll back
+  --changes FILE            NDJSON of every committed change (appears complete after COMMIT only)
+  --no-progress             no progress bar (it is shown only when stderr is a terminal, never with --json)
+  --metrics-file FILE       write the engine's metrics (Prometheus text) here at the end
   --log-level LEVEL         pino level for the logs on stderr (default info)
+  --log-format auto|json|pretty   auto: readable lines on a terminal, JSON lines otherwise
 
 Exit codes: 0 success; ${[...new Set(Object.values(ERROR_CODES).map(e => e.exit))].sort((a, b) => a - b).join(', ')} on failure (see README "Error codes").
 `
@@ -70,6 +77,11 @@ export async function syncCommand (argv: string[]): Promise<number> {
         writers: { type: 'string' },
         'partition-bytes': { type: 'string' },
         'log-level': { type: 'string' },
+        'log-format': { type: 'string' },
+        'dry-run': { type: 'boolean' },
+        changes: { type: 'string' },
+        'no-progress': { type: 'boolean' },
+        'metrics-file': { type: 'string' },
       },
     }).values
   } catch (err) {
@@ -81,7 +93,15 @@ export async function syncCommand (argv: string[]): Promise<number> {
     process.stderr.write(`brx-sync sync: --input and --user are required.\n\n${syncUsage}`)
     return 2
   }
-  const logger = pino({ level: (v['log-level'] as string | undefined) ?? 'info', base: { cmd: 'sync' } }, pino.destination(2))
+  const tty = process.stderr.isTTY === true
+  const view = tty && v.json !== true && v['no-progress'] !== true ? new ProgressView(process.stderr) : null
+  let logger
+  try {
+    logger = cliLogger({ level: (v['log-level'] as string | undefined) ?? 'info', format: (v['log-format'] as LogFormat | undefined) ?? 'auto', isTTY: tty, base: { cmd: 'sync' }, write: view === null ? undefined : line => view.log(line) })
+  } catch (err) {
+    process.stderr.write(`brx-sync sync: ${(err as Error).message}\n`)
+    return 2
+  }
   const controller = new AbortController()
   const onSignal = (sig: string): void => {
     logger.warn({ signal: sig }, 'cancelling')
@@ -114,11 +134,16 @@ export async function syncCommand (argv: string[]): Promise<number> {
       partitionBytes: intOpt(v['partition-bytes'], 'partition-bytes'),
       signal: controller.signal,
       logger,
+      dryRun: v['dry-run'] === true,
+      changesFile: v.changes as string | undefined,
+      onProgress: view === null ? undefined : p => view.update(p),
     }
-    const report: SyncReport = await sync(options)
+    const report: SyncReport = await syncAndMeasure(options, v['metrics-file'] as string | undefined)
+    view?.stop()
     process.stdout.write(v.json === true ? JSON.stringify(report, null, 2) + '\n' : formatReport(report))
     return 0
   } catch (err) {
+    view?.stop()
     const e = err instanceof SyncError ? err : new SyncError('BRX_ERR_INTERNAL', String((err as Error)?.message ?? err), { cause: err })
     if (v.json === true) process.stdout.write(JSON.stringify({ error: e.toJSON() }, null, 2) + '\n')
     process.stderr.write(`brx-sync sync: ${e.code}: ${e.message}\n`)
@@ -126,5 +151,22 @@ export async function syncCommand (argv: string[]): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
+  }
+}
+
+/** One engine for this sync; its metrics written to `metricsFile` at the end, success or not. */
+async function syncAndMeasure (options: SyncOptions, metricsFile: string | undefined): Promise<SyncReport> {
+  const engine = createEngine(options)
+  try {
+    return await engine.sync(options)
+  } finally {
+    if (metricsFile !== undefined) {
+      try {
+        fs.writeFileSync(metricsFile, (await engine.metrics()).text)
+      } catch (err) {
+        options.logger?.warn({ file: metricsFile, err: (err as Error).message }, 'metrics file not written')
+      }
+    }
+    await engine.close()
   }
 }
