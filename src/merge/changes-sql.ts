@@ -38,11 +38,12 @@ export function buildChangeSql (d: DatasetSpec): ChangeSql {
   const rowNames = [...d.scope.map(c => c.name), ...d.columns.map(c => c.name)]
   const keyJson = (alias: string): string => `json_build_object(${pairs(keyNames, alias)})`
   const rowJson = (alias: string): string => `json_build_object(${pairs(rowNames, alias)})`
-  // A column that did not change becomes NULL and json_strip_nulls drops it; a changed one is [old, new].
-  const changed = `json_strip_nulls(json_build_object(${compareColumns(d).map(c => {
+  // A column that did not change is NULL and left out; a changed one is [old, new]. (Not
+  // json_strip_nulls: it would also drop nulls nested inside jsonb values.)
+  const changed = `(SELECT json_object_agg(c.k, c.v) FROM (VALUES ${compareColumns(d).map(c => {
     const q = quoteIdent(c)
-    return `'${c}', CASE WHEN t.${q} IS DISTINCT FROM s.${q} THEN json_build_array(t.${q}, s.${q}) END`
-  }).join(', ')}))`
+    return `('${c}', CASE WHEN t.${q} IS DISTINCT FROM s.${q} THEN json_build_array(t.${q}, s.${q}) END)`
+  }).join(', ')}) AS c (k, v) WHERE c.v IS NOT NULL)`
   const line = (op: string, key: string, rest: string): string => `json_build_object('op', '${op}', 'key', ${key}, ${rest})::text`
   const returning = `RETURNING ${rowNames.map(n => `t.${quoteIdent(n)}`).join(', ')}`
   return {
