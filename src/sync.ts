@@ -465,7 +465,11 @@ async function load (engine: Engine, o: SyncOptions, r: Resolved, source: Opened
     abort.abort()
     sink.abort(err instanceof Error ? err : new Error(String(err)))
   }
-  const onAbort = (): void => fail(new SyncError('BRX_ERR_CANCELLED', 'The sync was cancelled.'))
+  const onAbort = (): void => {
+    fail(new SyncError('BRX_ERR_CANCELLED', 'The sync was cancelled.'))
+    // An input that sends nothing (a stalled pipe) would otherwise keep the read loop waiting forever.
+    source.destroy()
+  }
   if (signal?.aborted === true) onAbort()
   signal?.addEventListener('abort', onAbort, { once: true })
 

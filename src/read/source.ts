@@ -10,6 +10,8 @@ export interface OpenedSource {
   size: number | null
   /** Bytes consumed from disk, for progress on gzip input. */
   rawBytes: () => number
+  /** Ends the input now (cancellation): destroys the caller's stream too, so a stalled pipe cannot keep a read waiting. */
+  destroy: () => void
   /** True when the same input can be read again (a retry may restart the load). */
   reopenable: boolean
   gzip: boolean
@@ -50,7 +52,8 @@ export async function openSource (input: string | Readable, gzip: boolean | 'aut
     stream = raw.pipe(gunzip)
   }
   stream.on('error', () => { /* surfaced by the consumer's iterator */ })
-  return { stream, name, size, rawBytes, reopenable, gzip: gz }
+  const destroy = (): void => { raw.destroy(); stream.destroy() }
+  return { stream, name, size, rawBytes, reopenable, gzip: gz, destroy }
 }
 
 export function sourceError (err: unknown, name: string): SyncError {
