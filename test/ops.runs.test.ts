@@ -100,7 +100,10 @@ test('status, history, sweep and metrics over succeeded, dry, failed, cancelled 
   assert.match(lines[3], /succeeded \(dry\)/)
   const bad = await spawnCli(['history', '--limit', 'x'], env).exited
   assert.equal(bad.code, 2)
-  assert.match(bad.stderr, /BRX_ERR_OPTIONS_INVALID: --limit must be an integer/)
+  assert.match(bad.stderr, /brx-sync history: --limit must be a number/)
+  const big = await spawnCli(['history', '--limit', '2000'], env).exited
+  assert.equal(big.code, 2)
+  assert.match(big.stderr, /BRX_ERR_OPTIONS_INVALID: options.limit must be an integer from 1 to 1000/)
 
   const m = await engine.metrics()
   assert.deepEqual(m.syncs, { succeeded: 1, failed: 1, cancelled: 1, dry_run: 1 })

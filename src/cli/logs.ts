@@ -1,7 +1,6 @@
 import { Writable } from 'node:stream'
 import pino, { type Logger } from 'pino'
 import pretty from 'pino-pretty'
-import { SyncError } from '../errors'
 
 export type LogFormat = 'auto' | 'json' | 'pretty'
 
@@ -11,7 +10,6 @@ export type LogFormat = 'auto' | 'json' | 'pretty'
  * `write` lets the progress bar print log lines above itself.
  */
 export function cliLogger (o: { level: string, format: LogFormat, isTTY: boolean, base?: Record<string, unknown>, write?: (line: string) => void }): Logger {
-  if (!['auto', 'json', 'pretty'].includes(o.format)) throw new SyncError('BRX_ERR_OPTIONS_INVALID', `--log-format must be auto, json or pretty, got "${o.format}".`, { option: 'log-format' })
   const write = o.write ?? ((line: string) => { process.stderr.write(line) })
   const readable = o.format === 'pretty' || (o.format === 'auto' && o.isTTY)
   if (!readable) return pino({ level: o.level, base: o.base }, o.write === undefined ? pino.destination(2) : lineStream(write))

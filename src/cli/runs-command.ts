@@ -1,103 +1,106 @@
-import { parseArgs } from 'node:util'
-import pg from 'pg'
-import { SyncError } from '../errors'
-import { connectionFromEnv, validateEngineOptions } from '../options'
-import { listRuns, runningRuns, sweep, type RunFilter } from '../runs/queries'
+import type pg from 'pg'
+import pino from 'pino'
+import { openPool } from '../db/connections'
+import { connectionFromEnv, fillEngineOptions } from '../options'
+import { listRuns, runningRuns, sweep, type RunFilter, type SweepResult } from '../runs/queries'
+import { numberFlag, str, UsageError, type Command, type Io, type Values } from './command'
 import { formatHistory, formatRunning } from './runs-format'
 
-export const statusUsage = `Usage: brx-sync status [--dataset D] [--json] [--database-url URL]
+const statusUsage = `Usage: brx-sync status [--dataset D] [--json] [--database-url URL]
 
 Lists running syncs from sync_runs: dataset, scope, phase, rows so far, start, host/pid.
 `
-export const historyUsage = `Usage: brx-sync history [--user UUID | --dataset D --scope k=v ...] [--status S] [--limit N] [--json] [--database-url URL]
+const historyUsage = `Usage: brx-sync history [--user UUID | --dataset D --scope k=v ...] [--status S] [--limit N] [--json] [--database-url URL]
 
 Lists past runs, newest first (default 20): status (dry runs marked), counts, duration, error code.
 `
-export const sweepUsage = `Usage: brx-sync sweep [--json] [--database-url URL]
+const sweepUsage = `Usage: brx-sync sweep [--json] [--database-url URL]
 
 Marks runs whose process died (recorded running, scope lock free) failed with
 BRX_ERR_ABANDONED and drops their staging tables and any other leftover staging.
 \`brx-sync migrate\` runs it too.
 `
 
-type Cmd = 'status' | 'history' | 'sweep'
-const USAGE: Record<Cmd, string> = { status: statusUsage, history: historyUsage, sweep: sweepUsage }
+const common: Command['options'] = { json: { type: 'boolean' }, 'database-url': { type: 'string' } }
 
-/** `status`, `history` and `sweep`: read (or close) sync_runs rows with one small pool. */
-export async function runsCommand (cmd: Cmd, argv: string[]): Promise<number> {
-  let v: Record<string, string | boolean | string[] | undefined>
+/** One small pool for a read of sync_runs (or a sweep), ended afterwards. */
+export async function withRunsPool<T> (databaseUrl: string | undefined, use: (pool: pg.Pool) => Promise<T>): Promise<T> {
+  // Validates the URL without echoing it (it may hold a password).
+  fillEngineOptions({ databaseUrl })
+  const pool = openPool({ pool: null, connectionString: connectionFromEnv({ databaseUrl }), max: 1, logger: pino({ level: 'silent' }) })
   try {
-    v = parseArgs({
-      args: argv,
-      strict: true,
-      options: {
-        help: { type: 'boolean', short: 'h' },
-        json: { type: 'boolean' },
-        'database-url': { type: 'string' },
-        ...(cmd === 'sweep' ? {} : { dataset: { type: 'string' } }),
-        ...(cmd === 'history' ? { user: { type: 'string', short: 'u' }, scope: { type: 'string', multiple: true }, limit: { type: 'string' }, status: { type: 'string' } } : {}),
-      },
-    }).values
-  } catch (err) {
-    process.stderr.write(`brx-sync ${cmd}: ${(err as Error).message}\n\n${USAGE[cmd]}`)
-    return 2
-  }
-  if (v.help === true) { process.stdout.write(USAGE[cmd]); return 0 }
-  let pool: pg.Pool | undefined
-  try {
-    const databaseUrl = v['database-url'] as string | undefined
-    validateEngineOptions({ databaseUrl })
-    pool = new pg.Pool({ connectionString: connectionFromEnv({ databaseUrl }), max: 1, application_name: `brx-sync-${cmd}` })
-    pool.on('error', () => {})
-    const out = await run(cmd, pool, v)
-    process.stdout.write(v.json === true ? JSON.stringify(out.data, null, 2) + '\n' : out.text)
-    return 0
-  } catch (err) {
-    const e = err instanceof SyncError ? err : new SyncError('BRX_ERR_INTERNAL', String((err as Error)?.message ?? err), { cause: err })
-    if (v.json === true) process.stdout.write(JSON.stringify({ error: e.toJSON() }, null, 2) + '\n')
-    process.stderr.write(`brx-sync ${cmd}: ${e.code}: ${e.message}\n`)
-    return e.exitCode
+    return await use(pool)
   } finally {
-    await pool?.end()
+    await pool.end()
   }
 }
 
-async function run (cmd: Cmd, pool: pg.Pool, v: Record<string, unknown>): Promise<{ data: unknown, text: string }> {
-  if (cmd === 'sweep') {
-    const r = await sweep(pool)
-    return { data: r, text: `marked ${r.abandoned.length} abandoned run(s) failed (BRX_ERR_ABANDONED); dropped ${r.dropped.length} staging table(s)\n` }
-  }
-  const filter = filterOf(v)
-  if (cmd === 'status') {
-    const runs = await runningRuns(pool, filter)
-    return { data: runs, text: formatRunning(runs) }
-  }
-  const runs = await listRuns(pool, filter)
-  return { data: runs, text: formatHistory(runs) }
+function print (v: Values, io: Io, data: unknown, text: string): number {
+  io.out(v.json === true ? JSON.stringify(data, null, 2) + '\n' : text)
+  return 0
 }
 
-function filterOf (v: Record<string, unknown>): RunFilter {
-  const bad = (msg: string): never => { throw new SyncError('BRX_ERR_OPTIONS_INVALID', msg, { option: 'scope' }) }
-  const f: RunFilter = {}
-  if (typeof v.dataset === 'string') f.dataset = v.dataset
-  if (typeof v.user === 'string') f.userId = v.user
-  if (Array.isArray(v.scope)) {
-    f.scope = {}
-    for (const kv of v.scope as string[]) {
-      const i = kv.indexOf('=')
-      if (i <= 0) bad(`--scope must be k=v, got "${kv}".`)
-      f.scope[kv.slice(0, i)] = kv.slice(i + 1)
-    }
+export function formatSweep (r: SweepResult): string {
+  return `marked ${r.abandoned.length} abandoned run(s) failed (BRX_ERR_ABANDONED); dropped ${r.dropped.length} staging table(s)\n`
+}
+
+type RunSummaryStatus = NonNullable<RunFilter['status']>
+const STATUSES: RunSummaryStatus[] = ['running', 'succeeded', 'failed', 'cancelled']
+
+function scopeOf (pairs: unknown): Record<string, string> | undefined {
+  if (!Array.isArray(pairs) || pairs.length === 0) return undefined
+  const scope: Record<string, string> = {}
+  for (const kv of pairs as string[]) {
+    const i = kv.indexOf('=')
+    if (i <= 0) throw new UsageError(`--scope must be COLUMN=VALUE, got "${kv}".`)
+    scope[kv.slice(0, i)] = kv.slice(i + 1)
   }
-  if (f.userId !== undefined && f.scope !== undefined) bad('pass --user or --scope, not both.')
-  if (typeof v.limit === 'string') {
-    const n = Number(v.limit)
-    if (!Number.isInteger(n)) throw new SyncError('BRX_ERR_OPTIONS_INVALID', `--limit must be an integer, got "${v.limit}".`, { option: 'limit' })
-    f.limit = n
-  }
-  if (typeof v.status === 'string') {
-    if (!['running', 'succeeded', 'failed', 'cancelled'].includes(v.status)) throw new SyncError('BRX_ERR_OPTIONS_INVALID', `--status must be running, succeeded, failed or cancelled, got "${v.status}".`, { option: 'status' })
-    f.status = v.status as RunFilter['status']
+  return scope
+}
+
+function filterOf (v: Values): RunFilter {
+  const f: RunFilter = { dataset: str(v.dataset), userId: str(v.user), scope: scopeOf((v as Record<string, unknown>).scope), limit: numberFlag(v.limit, 'limit') }
+  if (f.userId !== undefined && f.scope !== undefined) throw new UsageError('pass --user or --scope, not both.')
+  const status = str(v.status)
+  if (status !== undefined) {
+    if (!STATUSES.includes(status as RunSummaryStatus)) throw new UsageError(`--status must be ${STATUSES.join(', ')}, got "${status}".`)
+    f.status = status as RunSummaryStatus
   }
   return f
+}
+
+export const statusCommand: Command = {
+  name: 'status',
+  summary: 'running syncs',
+  usage: statusUsage,
+  options: { ...common, dataset: { type: 'string' } },
+  run: async (v, _p, io) => await withRunsPool(str(v['database-url']), async pool => {
+    const runs = await runningRuns(pool, { dataset: str(v.dataset) })
+    return print(v, io, runs, formatRunning(runs))
+  }),
+}
+
+export const historyCommand: Command = {
+  name: 'history',
+  summary: 'past runs',
+  usage: historyUsage,
+  options: { ...common, dataset: { type: 'string' }, user: { type: 'string', short: 'u' }, scope: { type: 'string', multiple: true }, limit: { type: 'string' }, status: { type: 'string' } },
+  run: async (v, _p, io) => {
+    const filter = filterOf(v)
+    return await withRunsPool(str(v['database-url']), async pool => {
+      const runs = await listRuns(pool, filter)
+      return print(v, io, runs, formatHistory(runs))
+    })
+  },
+}
+
+export const sweepCommand: Command = {
+  name: 'sweep',
+  summary: 'close runs whose process died, drop their staging',
+  usage: sweepUsage,
+  options: common,
+  run: async (v, _p, io) => await withRunsPool(str(v['database-url']), async pool => {
+    const r = await sweep(pool)
+    return print(v, io, r, formatSweep(r))
+  }),
 }

@@ -3,7 +3,7 @@ import path from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import type pg from 'pg'
 import { to as copyTo } from 'pg-copy-streams'
-import { SyncError } from '../errors'
+import { syncError, type SyncError } from '../errors'
 import type { DatasetSpec } from '../dataset/types'
 import { buildChangeSql, type ChangeSql } from './changes-sql'
 import type { MergeCapture } from './merge'
@@ -83,7 +83,7 @@ export class ChangesFile {
     try {
       fs.renameSync(this.tmpPath, this.file)
     } catch (err) {
-      throw new SyncError('BRX_ERR_LOCAL_IO', `The sync committed, but its changes file ${this.tmpPath} could not be renamed to ${this.file}: ${(err as Error).message}.`, { cause: err, file: this.file })
+      throw syncError('BRX_ERR_LOCAL_IO', ['changes file', this.file, `the sync committed, but renaming ${this.tmpPath} to it failed: ${(err as Error).message}`], { cause: err, file: this.file, option: 'changesFile' })
     }
   }
 
@@ -92,14 +92,12 @@ export class ChangesFile {
   }
 
   private ioError (err: unknown): SyncError {
-    return new SyncError('BRX_ERR_LOCAL_IO', `The changes file ${this.file} cannot be written: ${(err as Error).message}. Nothing was committed.`, { cause: err, file: this.file })
+    return syncError('BRX_ERR_LOCAL_IO', ['changes file', this.file, `${(err as Error).message}; nothing was committed`], { cause: err, file: this.file, option: 'changesFile' })
   }
 }
 
 /** The capture a sync asks for, or undefined (a plain merge) when it asks for neither a dry run nor a changes file. */
-export function captureFor (dataset: DatasetSpec, runId: string, o: { dryRun?: boolean, changesFile?: string | null }): MergeCapture | undefined {
-  const dryRun = o.dryRun === true
-  const file = typeof o.changesFile === 'string' ? o.changesFile : undefined
-  if (!dryRun && file === undefined) return undefined
-  return { sql: buildChangeSql(dataset), dryRun, changes: file === undefined ? undefined : new ChangesFile(file, runId) }
+export function captureFor (dataset: DatasetSpec, runId: string, o: { dryRun: boolean, changesFile: string | null }): MergeCapture | undefined {
+  if (!o.dryRun && o.changesFile === null) return undefined
+  return { sql: buildChangeSql(dataset), dryRun: o.dryRun, changes: o.changesFile === null ? undefined : new ChangesFile(o.changesFile, runId) }
 }

@@ -1,3 +1,5 @@
+import type { Preview } from '../merge/changes'
+
 /** What a sync returns and stores in `sync_runs.report`. Every input row is accounted for:
  *  read = valid + rejected
  *  valid = written + duplicates + unmapped + excluded
@@ -30,8 +32,6 @@ export interface MappingReport {
   lookupMs: number
 }
 
-import type { Preview } from '../merge/changes'
-
 export interface SyncReport {
   runId: string
   dataset: string
@@ -62,7 +62,7 @@ export interface SyncReport {
 
 export interface Progress {
   runId: string
-  phase: 'lock' | 'load' | 'merge' | 'done'
+  phase: 'load' | 'merge' | 'done'
   rowsRead: number
   rowsWritten: number
   bytesRead: number

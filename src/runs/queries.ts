@@ -1,6 +1,7 @@
 import type pg from 'pg'
 import { presets } from '../dataset'
-import { SyncError, fromPgError } from '../errors'
+import { checkout } from '../db/connections'
+import { fromPgError, optionError, syncError } from '../errors'
 import { dropStaging, scopeKey } from './runs'
 
 /**
@@ -79,7 +80,7 @@ export async function listRuns (db: pg.Pool | pg.ClientBase, filter: RunFilter =
   if (Object.keys(scope).length > 0) { params.push(JSON.stringify(scope)); where.push(`scope @> $${params.length}::jsonb`) }
   if (filter.status !== undefined) { params.push(filter.status); where.push(`status = $${params.length}`) }
   const limit = filter.limit ?? 20
-  if (!(Number.isInteger(limit) && limit > 0 && limit <= 1000)) throw new SyncError('BRX_ERR_OPTIONS_INVALID', `limit must be an integer from 1 to 1000, got ${JSON.stringify(limit)}.`, { option: 'limit' })
+  if (!(Number.isInteger(limit) && limit > 0 && limit <= 1000)) throw optionError('limit', `must be an integer from 1 to 1000, got ${JSON.stringify(limit)}.`)
   params.push(limit)
   try {
     const { rows } = await db.query<Raw>(`SELECT ${COLUMNS} FROM sync_runs ${where.length > 0 ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY started_at DESC, id LIMIT $${params.length}`, params)
@@ -101,6 +102,8 @@ export interface SweepResult {
   dropped: string[]
 }
 
+const ABANDONED = syncError('BRX_ERR_ABANDONED', ['brx-sync sweep']).message
+
 const TRY_LOCK = 'SELECT pg_try_advisory_lock(hashtext($1), hashtext($2)) AS ok'
 const UNLOCK = 'SELECT pg_advisory_unlock(hashtext($1), hashtext($2))'
 
@@ -111,8 +114,7 @@ const UNLOCK = 'SELECT pg_advisory_unlock(hashtext($1), hashtext($2))'
  * scope can start meanwhile.
  */
 export async function sweep (pool: pg.Pool): Promise<SweepResult> {
-  const client = await pool.connect()
-  client.on('error', () => {})
+  const client = await checkout(pool)
   const out: SweepResult = { abandoned: [], dropped: [] }
   try {
     const { rows } = await client.query<{ id: string, dataset: string, scope: string, target_table: string | null, staging_table: string | null }>(
@@ -129,7 +131,7 @@ export async function sweep (pool: pg.Pool): Promise<SweepResult> {
           out.dropped.push(r.staging_table)
         }
         const res = await client.query(
-          "UPDATE sync_runs SET status = 'failed', finished_at = now(), error_code = 'BRX_ERR_ABANDONED', error_message = 'The process running this sync died; found by brx-sync sweep.' WHERE id = $1 AND status = 'running'", [r.id])
+          "UPDATE sync_runs SET status = 'failed', finished_at = now(), error_code = 'BRX_ERR_ABANDONED', error_message = $2 WHERE id = $1 AND status = 'running'", [r.id, ABANDONED])
         if ((res.rowCount ?? 0) > 0) out.abandoned.push(r.id)
       } finally {
         await client.query(UNLOCK, [table, scope])
