@@ -59,6 +59,8 @@ export class ProgressView {
   stop (): void {
     if (this.stopped) return
     this.stopped = true
+    // stop() renders the bars but not the log lines still buffered since the last redraw: flush them first.
+    this.multi.update()
     this.multi.stop()
   }
 }
