@@ -93,6 +93,10 @@ export interface SyncOptions extends EngineOptions {
   retryMaxMs?: number
   signal?: AbortSignal
   onProgress?: (p: Progress) => void
+  /** Run everything, report what would change (counts, guard verdict, samples), then roll back. */
+  dryRun?: boolean
+  /** NDJSON of every committed change, complete once the transaction committed (temp name, then renamed). */
+  changesFile?: string | null
 }
 
 const cpus = Math.max(1, os.availableParallelism?.() ?? os.cpus().length)
@@ -117,6 +121,8 @@ export const defaults = {
   workMem: '128MB',
   retries: 3,
   retryMaxMs: 30_000,
+  dryRun: false,
+  changesFile: null,
   mapping: {
     exclude: [] as string[],
     unmapped: 'skip',
@@ -220,6 +226,8 @@ export interface FilledSyncOptions {
   retryMaxMs: number
   signal: AbortSignal | undefined
   onProgress: ((p: Progress) => void) | undefined
+  dryRun: boolean
+  changesFile: string | null
   writers: number
   partitionBytes: number | null
   maxInFlight: number
@@ -247,6 +255,10 @@ function validateSyncOptions (o: SyncOptions): void {
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) fail('signal', 'must be an AbortSignal.')
   if (o.userId !== undefined && typeof o.userId !== 'string') fail('userId', 'must be a string (a uuid).')
   if (o.scope !== undefined && (o.scope === null || typeof o.scope !== 'object')) fail('scope', 'must be an object of scope column values.')
+  if (o.dryRun !== undefined && typeof o.dryRun !== 'boolean') fail('dryRun', 'must be a boolean.')
+  if (o.changesFile !== undefined && o.changesFile !== null && (typeof o.changesFile !== 'string' || o.changesFile.length === 0)) fail('changesFile', 'must be a path or null.')
+  // A dry run commits nothing, and the changes file lists only committed changes.
+  if (o.dryRun === true && typeof o.changesFile === 'string') fail('changesFile', 'cannot be combined with dryRun: a dry run commits nothing (its report has samples of each kind of change).')
 }
 
 /**
@@ -285,6 +297,8 @@ export function fillSyncOptions (o: SyncOptions, engine: FilledEngineOptions): F
     retryMaxMs: o.retryMaxMs ?? defaults.retryMaxMs,
     signal: o.signal,
     onProgress: o.onProgress,
+    dryRun: o.dryRun ?? defaults.dryRun,
+    changesFile: o.changesFile ?? defaults.changesFile,
     writers: o.writers ?? engine.writers,
     partitionBytes: o.partitionBytes ?? engine.partitionBytes,
     maxInFlight: o.maxInFlight ?? engine.maxInFlight,

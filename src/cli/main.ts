@@ -3,10 +3,11 @@ import { generateSpec } from '../../tools/generate'
 import { catalogSpec } from '../map/seed'
 import { runCommand, stdio, type Command } from './command'
 import { migrateCommand } from './migrate-command'
+import { historyCommand, statusCommand, sweepCommand } from './runs-command'
 import { syncCommand } from './sync-command'
 
 /** Every command, parsed by the one runner in cli/command.ts. */
-const commands: Command[] = [syncCommand, migrateCommand, generateSpec, catalogSpec]
+const commands: Command[] = [syncCommand, migrateCommand, statusCommand, historyCommand, sweepCommand, generateSpec, catalogSpec]
 
 const usage = `Usage: brx-sync <command> [options]
 

@@ -172,7 +172,11 @@ export async function load (run: SyncRun, layout: TupleLayout): Promise<void> {
   const sink = run.sink
   if (source === null || sink === null) throw new Error('load() before the source and sink are open')
   const l = new Load(run, source, sink, layout)
-  const onAbort = (): void => l.fail(run.cancelled())
+  const onAbort = (): void => {
+    l.fail(run.cancelled())
+    // An input that sends nothing (a stalled pipe) would otherwise keep the read loop waiting forever.
+    source.destroy()
+  }
   if (run.aborted()) onAbort()
   run.signal?.addEventListener('abort', onAbort, { once: true })
   try {

@@ -1,5 +1,6 @@
 import { cancelBackend, checkout } from '../db/connections'
-import { finishDirect, runMerge, type MergeCounts, type MergeInput } from '../merge/merge'
+import { captureFor } from '../merge/changes'
+import { finishDirect, runMerge, type MergeCapture, type MergeCounts, type MergeInput } from '../merge/merge'
 import { buildReport } from '../report/build'
 import { acquireScopeLock, succeedRun } from '../runs/runs'
 import { withRetry } from './retry'
@@ -39,7 +40,7 @@ async function reconnectForMerge (run: SyncRun, original: unknown): Promise<void
  * that takes the scope lock again — this works for stdin too, which cannot be
  * read twice.
  */
-async function mergeStaged (run: SyncRun, tMerge: number): Promise<MergeCounts> {
+async function mergeStaged (run: SyncRun, tMerge: number, capture: MergeCapture | undefined): Promise<MergeCounts> {
   const o = run.options
   return await withRetry({
     retries: o.retries,
@@ -47,7 +48,7 @@ async function mergeStaged (run: SyncRun, tMerge: number): Promise<MergeCounts> 
     signal: o.signal,
     onRetry: (err, attempt, delayMs) => run.log.warn({ phase: 'merge', attempt, pgCode: (err as { code?: string }).code, delayMs: Math.round(delayMs) }, 'transient merge failure, retrying the merge'),
     prepare: async err => await reconnectForMerge(run, err),
-  }, async () => await runMerge(run.control, mergeInput(run, tMerge), `DROP TABLE IF EXISTS ${run.staging}`))
+  }, async () => await runMerge(run.control, { ...mergeInput(run, tMerge), capture }, `DROP TABLE IF EXISTS ${run.staging}`))
 }
 
 function mergeInput (run: SyncRun, tMerge: number): MergeInput {
@@ -70,13 +71,14 @@ function mergeInput (run: SyncRun, tMerge: number): MergeInput {
 /**
  * A small input's merge: its TEMP staging lives in the transaction already
  * open, which drops it at COMMIT. A failure loses that staging: the whole
- * sync is retried (file inputs), not the merge alone.
+ * sync is retried (file inputs), not the merge alone. Never with change
+ * capture (see prepare in orchestrator.ts).
  */
 async function mergeLight (run: SyncRun, tMerge: number): Promise<MergeCounts> {
   return await runMerge(run.control, { ...mergeInput(run, tMerge), sql: run.lightSql, inTransaction: true })
 }
 
-async function mergeDirect (run: SyncRun, tMerge: number): Promise<MergeCounts> {
+async function mergeDirect (run: SyncRun, tMerge: number, capture: MergeCapture | undefined): Promise<MergeCounts> {
   const o = run.options
   const d = run.direct
   if (d === null) throw new Error('mergeDirect() without a direct sink')
@@ -90,16 +92,20 @@ async function mergeDirect (run: SyncRun, tMerge: number): Promise<MergeCounts> 
     workMem: o.workMem,
     beforeCommit: beforeCommit(run, tMerge),
     signal: o.signal,
+    capture,
   })
 }
 
 /** The merge stage: one transaction; an abort cancels the statement in flight on a connection of its own. */
 export async function merge (run: SyncRun): Promise<MergeCounts> {
   const tMerge = performance.now()
+  // A dry run or a changes file: the merge also records what it changes (else it runs its plain statements).
+  const capture = captureFor(run.dataset, run.id, run.options)
+  run.options.onProgress?.(run.progress('merge', run.totals.read, run.totals.staged))
   const onAbort = (): void => { void cancelBackend(run.engine.pool, run.control) }
   run.signal?.addEventListener('abort', onAbort, { once: true })
   try {
-    const counts = run.direct !== null ? await mergeDirect(run, tMerge) : run.light ? await mergeLight(run, tMerge) : await mergeStaged(run, tMerge)
+    const counts = run.direct !== null ? await mergeDirect(run, tMerge, capture) : run.light ? await mergeLight(run, tMerge) : await mergeStaged(run, tMerge, capture)
     run.time('merge', tMerge)
     return counts
   } catch (err) {

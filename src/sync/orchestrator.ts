@@ -98,7 +98,8 @@ async function prepare (run: SyncRun): Promise<void> {
   const o = run.options
   // The input first: a missing file fails before anything is locked, recorded or opened for COPY.
   run.source = await openSource(o.input, o.gzip)
-  run.light = run.unmapped === null && await isSmallInput(run.source, SMALL_INPUT_BYTES)
+  // Not with change capture: a dry run rolls back the transaction that would hold a light run's row.
+  run.light = run.unmapped === null && !o.dryRun && o.changesFile === null && await isSmallInput(run.source, SMALL_INPUT_BYTES)
   await checkSchema(run.control, run.dataset)
   const tLock = performance.now()
   await acquireScopeLock(run.control, run.dataset.table, o.scope.key, { wait: o.lock === 'wait', timeoutMs: o.lockTimeoutMs, signal: o.signal })
@@ -159,7 +160,7 @@ function refuseAllRejected (run: SyncRun): void {
 
 function finish (run: SyncRun, counts: MergeCounts): SyncReport {
   const rep = buildReport(run, counts)
-  run.log.info({ phase: 'merge', ms: Math.round(run.phases.merge), inserted: counts.inserted, updated: counts.updated, deleted: counts.deleted, duplicates: counts.duplicates, fastPath: counts.fastPath, steps: counts.steps }, 'merge committed')
+  run.log.info({ phase: 'merge', ms: Math.round(run.phases.merge), inserted: counts.inserted, updated: counts.updated, deleted: counts.deleted, duplicates: counts.duplicates, fastPath: counts.fastPath, steps: counts.steps, dryRun: rep.dryRun }, rep.dryRun ? 'dry run rolled back' : 'merge committed')
   run.options.onProgress?.(run.progress('done', rep.rows.read, rep.rows.written))
   return rep
 }
