@@ -34,7 +34,7 @@ export interface EngineMetrics extends MetricsSnapshot {
   contentType: string
 }
 
-const ROW_KINDS: Array<keyof RowCounts> = ['read', 'valid', 'rejected', 'duplicates', 'unmapped', 'excluded', 'written', 'inserted', 'updated', 'unchanged', 'deleted']
+const ROW_KINDS: Array<keyof RowCounts> = ['read', 'valid', 'rejected', 'duplicates', 'unmapped', 'excluded', 'written', 'inserted', 'updated', 'unchanged', 'deleted', 'existing']
 const OUTCOMES: SyncOutcome[] = ['succeeded', 'failed', 'cancelled', 'dry_run']
 
 export class SyncMetrics {
