@@ -4,6 +4,7 @@ import { catalogCommand } from '../map'
 import { migrate } from '../engine'
 import { SyncError } from '../errors'
 import { syncCommand, syncUsage } from './sync-command'
+import { jobsCommand } from './jobs-command'
 
 const usage = `Usage: brx-sync <command> [options]
 
@@ -12,6 +13,8 @@ Commands:
   migrate    create or update the tables (idempotent)
   generate   write deterministic sample exports and catalogs (brx-sync generate --help)
   catalog    catalog seed: load a catalog file into MySQL (brx-sync catalog --help)
+  worker     take sync jobs from the queue (brx-sync worker --help)
+  enqueue    queue one sync job; schedule: a recurring one (brx-sync enqueue --help)
 `
 
 async function main (argv: string[]): Promise<number> {
@@ -20,6 +23,7 @@ async function main (argv: string[]): Promise<number> {
     case 'sync': return await syncCommand(rest)
     case 'generate': return await generateCommand(rest)
     case 'catalog': return await catalogCommand(rest)
+    case 'worker': case 'enqueue': case 'schedule': return await jobsCommand(cmd, rest)
     case 'migrate': {
       if (rest.includes('--help') || rest.includes('-h')) { process.stdout.write('Usage: brx-sync migrate [--database-url URL]\n\nApplies schema/*.sql in order, each once (recorded in brx_migrations).\n'); return 0 }
       const i = rest.indexOf('--database-url')
