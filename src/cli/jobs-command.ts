@@ -57,7 +57,7 @@ function engineOptions (v: Values): EngineOptions {
   return { pgPoolSize: int(v, 'pg-pool-size'), workers: int(v, 'workers'), writers: int(v, 'writers'), mapping }
 }
 
-function target (v: Values): EnqueueOptions {
+function target (v: Values): EnqueueOptions & { databaseUrl?: string } {
   if (v.user === undefined) throw new SyncError('BRX_ERR_OPTIONS_INVALID', '--user is required.', { option: 'user' })
   const source = v.source === undefined ? undefined : { kind: v.source as string, tokenRef: (v['token-ref'] as string | undefined) ?? (v.user as string) }
   return { userId: v.user as string, input: v.input as string | undefined, source, mode: v.mode as EnqueueOptions['mode'], databaseUrl: v['database-url'] as string | undefined }

@@ -84,6 +84,8 @@ function positiveInt (o: Record<string, unknown>, k: string): void {
 export function fillWorkerOptions (o: WorkerOptions): FilledWorkerOptions {
   for (const k of ['concurrency', 'largeConcurrency', 'shutdownTimeoutMs', 'heartbeatSeconds', 'expireSeconds', 'maintenanceSeconds', 'pollIntervalMs', 'bossPoolSize']) positiveInt(o as Record<string, unknown>, k)
   const concurrency = o.concurrency ?? Math.max(1, os.availableParallelism?.() ?? os.cpus().length)
+  // An option given as undefined (a CLI flag not passed) takes its default.
+  const given = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as WorkerOptions
   const filled: FilledWorkerOptions = {
     schema: jobDefaults.schema,
     bossPoolSize: jobDefaults.bossPoolSize,
@@ -93,7 +95,7 @@ export function fillWorkerOptions (o: WorkerOptions): FilledWorkerOptions {
     maintenanceSeconds: jobDefaults.maintenanceSeconds,
     pollIntervalMs: jobDefaults.pollIntervalMs,
     largeConcurrency: Math.max(1, Math.floor(concurrency / 2)),
-    ...o,
+    ...given,
     concurrency,
   }
   if (filled.largeConcurrency > concurrency) fail('largeConcurrency', `must not exceed concurrency (${concurrency}), got ${filled.largeConcurrency}.`)
