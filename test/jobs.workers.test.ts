@@ -42,11 +42,11 @@ function start (name: string, extra: string[] = []): WorkerProc {
   return w
 }
 
-/** The worker holding a running sync_runs row of this user, in the load phase. */
+/** The worker holding a running sync_runs row of this user (the row exists from the scope lock to COMMIT). */
 async function loadingWorker (userId: string, workers: WorkerProc[]): Promise<WorkerProc> {
-  return await waitFor(`a running load of ${userId}`, async () => {
+  return await waitFor(`a running sync of ${userId}`, async () => {
     const { rows } = await db.query<{ pid: number }>(
-      "SELECT pid FROM sync_runs WHERE scope = jsonb_build_object('user_id', $1::text) AND status = 'running' AND progress->>'phase' = 'load'", [userId])
+      "SELECT pid FROM sync_runs WHERE scope = jsonb_build_object('user_id', $1::text) AND status = 'running'", [userId])
     return rows.length === 1 ? workers.find(w => w.pid === rows[0].pid) : undefined
   }, 60_000, 20)
 }
@@ -89,6 +89,10 @@ test(`three workers, ${SELLERS} sellers × ${PRODUCTS} + one of ${BIG}: SIGKILL 
   victim.child.kill('SIGKILL')
   const killedAt = Date.now()
   workers.push(start('brx-jobs-w4'))
+  const pickedUp = waitFor('the killed job to run again', async () => {
+    const [j] = await jobs(db, [big.jobIds[0]])
+    return j.retry_count === 1 && (j.state === 'active' || j.state === 'completed') ? Date.now() - killedAt : undefined
+  }, 60_000, 100)
   for (let i = 0; i < SELLERS; i++) {
     const e = await enqueueSync({ userId: sellers[i].user, input: v2[i].path, databaseUrl: PG_URL })
     // Refused while the seller's first job still waits: that job then stays the last one, with v1.
@@ -97,6 +101,7 @@ test(`three workers, ${SELLERS} sellers × ${PRODUCTS} + one of ${BIG}: SIGKILL 
   const all = [...sellers, big].flatMap(s => s.jobIds)
   const done = await waitJobsDone(db, [...all, bad.jobId as string], 90_000)
   const recoveredMs = Date.now() - killedAt
+  const pickedUpMs = await pickedUp
   await sampler.stop()
 
   const failed = done.filter(j => j.state !== 'completed' && j.id !== bad.jobId)
@@ -124,7 +129,7 @@ test(`three workers, ${SELLERS} sellers × ${PRODUCTS} + one of ${BIG}: SIGKILL 
   assert.ok(sampler.samples > 10)
   assert.equal(sampler.maxActivePerKey, 1, 'never two running jobs of one seller')
   for (const [app, n] of sampler.connections) assert.ok(n <= POOL + BOSS_POOL, `${app}: ${n} connections > ${POOL + BOSS_POOL}`)
-  console.log(`# jobs: ${all.length} jobs, recovered and drained ${recoveredMs} ms after the SIGKILL; max connections ${JSON.stringify(Object.fromEntries(sampler.connections))}`)
+  console.log(`# jobs: ${all.length} jobs; the killed job ran again ${pickedUpMs} ms after the SIGKILL; all done and ${recoveredMs} ms after it; max connections ${JSON.stringify(Object.fromEntries(sampler.connections))}`)
 
   for (const w of workers) if (w !== victim) w.child.kill('SIGTERM')
   for (const w of workers) if (w !== victim) assert.equal((await w.exited).code, 0, w.name)
