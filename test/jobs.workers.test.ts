@@ -129,7 +129,7 @@ test(`three workers, ${SELLERS} sellers × ${PRODUCTS} + one of ${BIG}: SIGKILL 
   assert.ok(sampler.samples > 10)
   assert.equal(sampler.maxActivePerKey, 1, 'never two running jobs of one seller')
   for (const [app, n] of sampler.connections) assert.ok(n <= POOL + BOSS_POOL, `${app}: ${n} connections > ${POOL + BOSS_POOL}`)
-  console.log(`# jobs: ${all.length} jobs; the killed job ran again ${pickedUpMs} ms after the SIGKILL; all done and ${recoveredMs} ms after it; max connections ${JSON.stringify(Object.fromEntries(sampler.connections))}`)
+  console.log(`# jobs: ${all.length} jobs; the killed job ran again ${pickedUpMs} ms after the SIGKILL; all done ${recoveredMs} ms after it; max connections ${JSON.stringify(Object.fromEntries(sampler.connections))}`)
 
   for (const w of workers) if (w !== victim) w.child.kill('SIGTERM')
   for (const w of workers) if (w !== victim) assert.equal((await w.exited).code, 0, w.name)

@@ -38,7 +38,8 @@ function toJobData (o: EnqueueOptions): SyncJobData {
     v: 1,
     scope,
     dataset: o.dataset ?? 'cardtrader-inventory',
-    input: o.input === undefined ? undefined : path.resolve(o.input),
+    // Workers run elsewhere: a relative path means the enqueuer's directory.
+    input: o.input === undefined || o.input === '-' || o.input === '' ? o.input : path.resolve(o.input),
     source: o.source,
     mode: o.mode ?? 'mirror',
     options: Object.keys(options).length > 0 ? options : undefined,
