@@ -4,5 +4,5 @@ export type { SyncOptions, EngineOptions, MappingOptions, CatalogTable } from '.
 export type { SyncReport, Progress, Reject, RowCounts, MappingReport } from './report/types'
 export type { DatasetSpec, ColumnSpec, PgType, MappingSpec } from './dataset'
 export { presets } from './dataset'
-export { enqueueSync, startWorker, SyncWorker, scheduleSync, unscheduleSync, jobStatus, envTokenProvider, QUEUES } from './jobs'
+export { enqueueSync, openJobQueue, startWorker, SyncWorker, scheduleSync, unscheduleSync, jobStatus, envTokenProvider, QUEUES } from './jobs'
 export type { EnqueueOptions, Enqueued, WorkerOptions, WorkerStats, TokenProvider, SyncJobData, JobStatus, ScheduleOptions } from './jobs'

@@ -32,6 +32,15 @@ after(async () => {
   await db.end()
 })
 
+test('processes starting together on a fresh database all start (their queue creation races)', async () => {
+  await boss.stop({ graceful: false })
+  await resetQueue(db)
+  const started = await Promise.allSettled([1, 2, 3, 4].map(async () => await startBoss({ databaseUrl: PG_URL }, { supervise: false, schedule: false })))
+  for (const s of started) if (s.status === 'fulfilled') await s.value.stop({ graceful: false })
+  assert.deepEqual(started.map(s => s.status === 'rejected' ? String(s.reason) : 'ok'), ['ok', 'ok', 'ok', 'ok'])
+  boss = await startBoss({ databaseUrl: PG_URL }, { supervise: false, schedule: false })
+})
+
 test('a seller with a running job does not block the queue; its next job waits', async () => {
   const [a, b] = [newUser(), newUser()]
   const a1 = await enqueueSync({ userId: a, input, boss })

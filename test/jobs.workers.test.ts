@@ -16,7 +16,7 @@ import { test, after, before } from 'node:test'
 import assert from 'node:assert/strict'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
-import { enqueueSync } from '../src'
+import { enqueueSync, jobStatus } from '../src'
 import { removeTmp } from './helpers'
 import { PG_URL, leftoverStaging, modelMirror, newUser, forgetUsers, runsOf, scalarHashDb, scalarHashModel, waitFor, writeJson, writeProducts } from './fault-helpers'
 import { BOSS_POOL, POOL, Sampler, jobs, overlappingRuns, resetQueue, spawnWorker, waitJobsDone, type WorkerProc } from './jobs-helpers'
@@ -118,6 +118,12 @@ test(`three workers, ${SELLERS} sellers × ${PRODUCTS} + one of ${BIG}: SIGKILL 
   assert.equal(bigRuns.filter(r => r.error_code === 'BRX_ERR_ABANDONED' && r.pid === victim.pid).length, 1, 'the killed run is abandoned')
   assert.ok(done.find(j => j.id === big.jobIds[0])?.retry_count === 1, 'the killed job ran again once')
 
+  const status = await jobStatus(big.jobIds[0], { databaseUrl: PG_URL })
+  assert.equal(status?.state, 'completed')
+  assert.equal(status?.attempts, 2)
+  assert.equal(status?.run?.status, 'succeeded')
+  const badStatus = await jobStatus(bad.jobId as string, { databaseUrl: PG_URL })
+  assert.equal(badStatus?.output?.code, 'BRX_ERR_INPUT_MALFORMED')
   const badJob = done.find(j => j.id === bad.jobId)
   assert.equal(badJob?.state, 'failed')
   assert.equal(badJob?.retry_count, 0, 'bad input is not retried')

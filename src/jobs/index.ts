@@ -1,4 +1,5 @@
 export { QUEUES, jobDefaults, type WorkerOptions, type JobsConnection, type WorkQueue } from './config'
+export { openJobQueue } from './boss'
 export { enqueueSync, type EnqueueOptions, type Enqueued } from './enqueue'
 export { startWorker, SyncWorker, type WorkerStats } from './worker'
 export { scheduleSync, unscheduleSync, parseEvery, type ScheduleOptions } from './schedule'
