@@ -23,7 +23,7 @@ import { BOSS_POOL, POOL, Sampler, jobs, overlappingRuns, resetQueue, spawnWorke
 
 const SELLERS = Number(process.env.BRX_JOBS_SELLERS ?? 12)
 const PRODUCTS = Number(process.env.BRX_JOBS_PRODUCTS ?? 3000)
-const BIG = Number(process.env.BRX_JOBS_BIG ?? 80_000)
+const BIG = Number(process.env.BRX_JOBS_BIG ?? 40_000)
 
 const db = new pg.Pool({ connectionString: PG_URL, max: 3, application_name: 'brx-jobs-test' })
 const spawned: WorkerProc[] = []

@@ -194,7 +194,9 @@ export class SyncWorker {
     await this.loopDone
     const running = [...this.slots.values()].map(s => s.done)
     this.logger.info({ running: running.length, timeoutMs: this.o.shutdownTimeoutMs }, 'worker stopping')
-    const deadline = sleep(this.o.shutdownTimeoutMs, 'timeout', { ref: false })
+    // Cancelling, rolling back and closing take a moment: keep a quarter of the deadline (at most 5 s) for them.
+    const t = this.o.shutdownTimeoutMs
+    const deadline = sleep(t - Math.min(5000, Math.floor(t / 4)), 'timeout', { ref: false })
     if (await Promise.race([Promise.all(running).then(() => 'done'), deadline]) === 'timeout') {
       for (const s of this.slots.values()) s.controller.abort(new Error('worker shutting down'))
       await Promise.all(running)
