@@ -14,7 +14,7 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { randomUUID } from 'node:crypto'
 import pg from 'pg'
-import { writeExport } from '../src/generate'
+import { writeExport } from '../tools/generate'
 import { enqueueSync } from '../src/jobs'
 import { recreateDatabase } from '../test/setup-db'
 

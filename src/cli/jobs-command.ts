@@ -1,76 +1,102 @@
-import { parseArgs } from 'node:util'
 import pino from 'pino'
-import { SyncError } from '../errors'
 import type { EngineOptions, MappingOptions } from '../options'
 import { enqueueSync, scheduleSync, startWorker, type EnqueueOptions } from '../jobs'
+import { numberFlag, str, UsageError, type Command, type Io, type Values } from './command'
 
-export const jobsUsage = `Usage:
-  brx-sync worker [--concurrency N] [--large-concurrency N] [--shutdown-timeout-ms MS] [engine options]
-      take sync jobs from the queue until SIGTERM/SIGINT (then finish or cancel within the deadline)
-  brx-sync enqueue --user UUID (--input FILE | --source KIND --token-ref REF) [--mode mirror|upsert] [--large] [--json]
-      queue one sync; prints the job id (or that one is already queued for the user)
-  brx-sync schedule --user UUID (--input FILE | --source KIND --token-ref REF) --every 15m|1h|1d
-      sync the user at that interval (pg-boss cron, once across all workers)
+/**
+ * The job commands: `worker` consumes the queue, `enqueue` and `schedule`
+ * feed it. All three parse through cli/command.ts like every other command.
+ */
 
-  --database-url URL      the PostgreSQL of the target and of the queue (schema pgboss)
-  engine options (worker): --pg-pool-size N --workers N --writers N --mysql-url URL --catalog-file FILE --no-mapping
+const connection = `  --database-url URL      the PostgreSQL of the target and of the queue (schema pgboss)
   --log-level LEVEL       pino level on stderr (default info)
 `
 
-const options = {
-  help: { type: 'boolean', short: 'h' },
+const target = `  --user UUID             the seller whose inventory this is
+  --input FILE            an export every worker host can read (a relative path is resolved here)
+  --source KIND           a live source instead (e.g. cardtrader); the job stores only --token-ref
+  --token-ref REF         the reference the worker's token provider resolves (default: the user)
+  --mode mirror|upsert    default mirror
+`
+
+const workerUsage = `Usage: brx-sync worker [--concurrency N] [--large-concurrency N] [--shutdown-timeout-ms MS] [engine options]
+
+Takes sync jobs from the queue until SIGTERM/SIGINT, then lets running syncs
+finish within the deadline and cancels the rest (their jobs are retried elsewhere).
+
+  --concurrency N          syncs at once in this process (default: the machine's parallelism)
+  --large-concurrency N    how many of those may be large-queue jobs (default half, at least 1)
+  --shutdown-timeout-ms MS deadline for running syncs on SIGTERM (default 60000)
+  --pg-pool-size N --workers N --writers N   the engine's bounds (pools and threads)
+  --mysql-url URL | --catalog-file FILE | --no-mapping   blueprint mapping
+${connection}`
+
+const enqueueUsage = `Usage: brx-sync enqueue --user UUID (--input FILE | --source KIND [--token-ref REF]) [--mode mirror|upsert] [--large] [--json]
+
+Queues one sync and prints its job id, or that one is already queued for the user.
+
+${target}  --large                 the large (capped) queue, whatever the input's size
+  --json                  print { jobId, queue, key } as JSON
+${connection}`
+
+const scheduleUsage = `Usage: brx-sync schedule --user UUID (--input FILE | --source KIND [--token-ref REF]) --every 15m|1h|1d [--json]
+
+Syncs the user at that interval (pg-boss cron, once across all workers).
+
+${target}  --every INTERVAL        whole minutes: 15m, 1h, 1d
+  --json                  print { key, everySeconds } as JSON
+${connection}`
+
+const common: Command['options'] = {
+  'database-url': { type: 'string' },
+  'log-level': { type: 'string' },
+}
+
+const targetOptions: Command['options'] = {
+  ...common,
   user: { type: 'string', short: 'u' },
   input: { type: 'string', short: 'i' },
   source: { type: 'string' },
   'token-ref': { type: 'string' },
   mode: { type: 'string' },
-  large: { type: 'boolean' },
-  every: { type: 'string' },
   json: { type: 'boolean' },
-  concurrency: { type: 'string' },
-  'large-concurrency': { type: 'string' },
-  'shutdown-timeout-ms': { type: 'string' },
-  'database-url': { type: 'string' },
-  'pg-pool-size': { type: 'string' },
-  workers: { type: 'string' },
-  writers: { type: 'string' },
-  'mysql-url': { type: 'string' },
-  'catalog-file': { type: 'string' },
-  'no-mapping': { type: 'boolean' },
-  'log-level': { type: 'string' },
-} as const
-
-type Values = Record<string, string | boolean | undefined>
-
-const int = (v: Values, name: string): number | undefined => {
-  if (v[name] === undefined) return undefined
-  const n = Number(v[name])
-  if (!Number.isInteger(n)) throw new SyncError('BRX_ERR_OPTIONS_INVALID', `--${name} must be an integer, got "${String(v[name])}".`, { option: name })
-  return n
 }
 
-function engineOptions (v: Values): EngineOptions {
+function mappingOf (v: Values): MappingOptions {
   const mapping: MappingOptions = {}
   if (v['no-mapping'] === true) mapping.source = 'none'
-  else if (v['catalog-file'] !== undefined) { mapping.source = 'file'; mapping.catalogFile = v['catalog-file'] as string }
-  else if (v['mysql-url'] !== undefined) { mapping.source = 'mysql'; mapping.mysqlUrl = v['mysql-url'] as string }
-  return { pgPoolSize: int(v, 'pg-pool-size'), workers: int(v, 'workers'), writers: int(v, 'writers'), mapping }
+  else if (v['catalog-file'] !== undefined) { mapping.source = 'file'; mapping.catalogFile = str(v['catalog-file']) }
+  else if (v['mysql-url'] !== undefined) { mapping.source = 'mysql'; mapping.mysqlUrl = str(v['mysql-url']) }
+  return mapping
 }
 
-function target (v: Values): EnqueueOptions & { databaseUrl?: string } {
-  if (v.user === undefined) throw new SyncError('BRX_ERR_OPTIONS_INVALID', '--user is required.', { option: 'user' })
-  const source = v.source === undefined ? undefined : { kind: v.source as string, tokenRef: (v['token-ref'] as string | undefined) ?? (v.user as string) }
-  return { userId: v.user as string, input: v.input as string | undefined, source, mode: v.mode as EnqueueOptions['mode'], databaseUrl: v['database-url'] as string | undefined }
+/** Engine-level options: they configure the worker's one engine, never a single sync. */
+function engineOf (v: Values): EngineOptions {
+  return {
+    pgPoolSize: numberFlag(v['pg-pool-size'], 'pg-pool-size'),
+    workers: numberFlag(v.workers, 'workers'),
+    writers: numberFlag(v.writers, 'writers'),
+    mapping: mappingOf(v),
+  }
 }
 
-async function worker (v: Values): Promise<number> {
-  const logger = pino({ level: (v['log-level'] as string | undefined) ?? 'info', base: { cmd: 'worker', pid: process.pid } }, pino.destination(2))
+function targetOf (v: Values): EnqueueOptions & { databaseUrl?: string } {
+  const user = str(v.user)
+  if (user === undefined) throw new UsageError('--user is required.')
+  if ((v.input === undefined) === (v.source === undefined)) throw new UsageError('give --input FILE or --source KIND (one of them).')
+  const kind = str(v.source)
+  const source = kind === undefined ? undefined : { kind, tokenRef: str(v['token-ref']) ?? user }
+  return { userId: user, input: str(v.input), source, mode: v.mode as EnqueueOptions['mode'], databaseUrl: str(v['database-url']) }
+}
+
+async function runWorker (v: Values): Promise<number> {
+  const logger = pino({ level: str(v['log-level']) ?? 'info', base: { cmd: 'worker', pid: process.pid } }, pino.destination(2))
   const w = await startWorker({
-    databaseUrl: v['database-url'] as string | undefined,
-    concurrency: int(v, 'concurrency'),
-    largeConcurrency: int(v, 'large-concurrency'),
-    shutdownTimeoutMs: int(v, 'shutdown-timeout-ms'),
-    engine: engineOptions(v),
+    databaseUrl: str(v['database-url']),
+    concurrency: numberFlag(v.concurrency, 'concurrency'),
+    largeConcurrency: numberFlag(v['large-concurrency'], 'large-concurrency'),
+    shutdownTimeoutMs: numberFlag(v['shutdown-timeout-ms'], 'shutdown-timeout-ms'),
+    engine: engineOf(v),
     logger,
   })
   await new Promise<void>(resolve => {
@@ -82,28 +108,47 @@ async function worker (v: Values): Promise<number> {
   return 0
 }
 
-export async function jobsCommand (cmd: 'worker' | 'enqueue' | 'schedule', argv: string[]): Promise<number> {
-  let v: Values
-  try {
-    v = parseArgs({ args: argv, strict: true, options }).values
-  } catch (err) {
-    process.stderr.write(`brx-sync ${cmd}: ${(err as Error).message}\n\n${jobsUsage}`)
-    return 2
-  }
-  if (v.help === true) { process.stdout.write(jobsUsage); return 0 }
-  try {
-    if (cmd === 'worker') return await worker(v)
-    if (cmd === 'schedule') {
-      const s = await scheduleSync({ ...target(v), every: (v.every as string | undefined) ?? '' })
-      process.stdout.write(v.json === true ? JSON.stringify(s) + '\n' : `scheduled ${s.key} every ${s.everySeconds} s\n`)
-      return 0
-    }
-    const e = await enqueueSync({ ...target(v), large: v.large === true ? true : undefined })
-    process.stdout.write(v.json === true ? JSON.stringify(e) + '\n' : e.jobId === null ? `already queued: ${e.key}\n` : `queued ${e.jobId} on ${e.queue}\n`)
+export const workerCommand: Command = {
+  name: 'worker',
+  summary: 'take sync jobs from the queue',
+  usage: workerUsage,
+  options: {
+    ...common,
+    concurrency: { type: 'string' },
+    'large-concurrency': { type: 'string' },
+    'shutdown-timeout-ms': { type: 'string' },
+    'pg-pool-size': { type: 'string' },
+    workers: { type: 'string' },
+    writers: { type: 'string' },
+    'mysql-url': { type: 'string' },
+    'catalog-file': { type: 'string' },
+    'no-mapping': { type: 'boolean' },
+  },
+  run: async v => await runWorker(v),
+}
+
+export const enqueueCommand: Command = {
+  name: 'enqueue',
+  summary: 'queue one sync job',
+  usage: enqueueUsage,
+  options: { ...targetOptions, large: { type: 'boolean' } },
+  run: async (v, _p, io: Io) => {
+    const e = await enqueueSync({ ...targetOf(v), large: v.large === true ? true : undefined })
+    io.out(v.json === true ? JSON.stringify(e) + '\n' : e.jobId === null ? `already queued: ${e.key}\n` : `queued ${e.jobId} on ${e.queue}\n`)
     return 0
-  } catch (err) {
-    const e = err instanceof SyncError ? err : new SyncError('BRX_ERR_INTERNAL', String((err as Error)?.message ?? err), { cause: err })
-    process.stderr.write(`brx-sync ${cmd}: ${e.code}: ${e.message}\n`)
-    return e.exitCode
-  }
+  },
+}
+
+export const scheduleCommand: Command = {
+  name: 'schedule',
+  summary: 'sync a user at an interval (pg-boss cron)',
+  usage: scheduleUsage,
+  options: { ...targetOptions, every: { type: 'string' } },
+  run: async (v, _p, io: Io) => {
+    const every = str(v.every)
+    if (every === undefined) throw new UsageError('--every is required (15m, 1h, 1d).')
+    const s = await scheduleSync({ ...targetOf(v), every })
+    io.out(v.json === true ? JSON.stringify(s) + '\n' : `scheduled ${s.key} every ${s.everySeconds} s\n`)
+    return 0
+  },
 }

@@ -1,6 +1,6 @@
 import os from 'node:os'
 import type { Logger } from 'pino'
-import { SyncError } from '../errors'
+import { optionError } from '../errors'
 import type { EngineOptions } from '../options'
 import type { TokenProvider } from './tokens'
 
@@ -73,7 +73,7 @@ export type FilledWorkerOptions = Required<Omit<WorkerOptions, 'databaseUrl' | '
   Pick<WorkerOptions, 'databaseUrl' | 'logger' | 'tokenProvider' | 'engine'>
 
 function fail (option: string, rule: string): never {
-  throw new SyncError('BRX_ERR_OPTIONS_INVALID', `options.${option} ${rule}`, { option })
+  throw optionError(option, rule)
 }
 
 function positiveInt (o: Record<string, unknown>, k: string): void {

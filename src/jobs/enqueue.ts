@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises'
 import path from 'node:path'
 import type PgBoss from 'pg-boss'
-import { SyncError } from '../errors'
+import { fromPgError } from '../errors'
 import { QUEUES, jobDefaults, type JobsConnection, type WorkQueue } from './config'
 import { startBoss } from './boss'
 import { checkJobData, jobKey, type JobSyncOptions, type SyncJobData } from './job-data'
@@ -68,7 +68,7 @@ export async function enqueueSync (o: EnqueueOptions & JobsConnection): Promise<
     const jobId = await boss.send(queue, data as unknown as object, { singletonKey: key, startAfter: o.startAfter })
     return { jobId, queue, key }
   } catch (err) {
-    throw new SyncError('BRX_ERR_DB_QUERY', `Queueing the sync of ${key} failed: ${(err as Error).message}`, { cause: err })
+    throw fromPgError(err, `Queueing the sync of ${key}`)
   } finally {
     if (o.boss === undefined) await boss.stop({ graceful: false })
   }

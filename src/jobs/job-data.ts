@@ -1,4 +1,4 @@
-import { SyncError } from '../errors'
+import { optionError } from '../errors'
 import { scopeKey } from '../runs/runs'
 
 /**
@@ -31,7 +31,7 @@ export interface JobSyncOptions {
 const JOB_OPTION_KEYS = new Set<keyof JobSyncOptions>(['format', 'gzip', 'rejectsFile', 'maxDeleteRatio', 'allowMassDelete', 'lockTimeoutMs', 'statementTimeoutMs'])
 
 function invalid (option: string, rule: string): never {
-  throw new SyncError('BRX_ERR_OPTIONS_INVALID', `options.${option} ${rule}`, { option })
+  throw optionError(option, rule)
 }
 
 /** uuid scopes compare case-insensitively, as the engine's lock does. */

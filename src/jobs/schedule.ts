@@ -1,5 +1,5 @@
 import type PgBoss from 'pg-boss'
-import { SyncError } from '../errors'
+import { optionError } from '../errors'
 import { QUEUES, type JobsConnection } from './config'
 import { bossDb } from './boss-sql'
 import { startBoss } from './boss'
@@ -29,7 +29,7 @@ async function ensureTable (boss: PgBoss, schema: string): Promise<void> {
 export function parseEvery (every: string): number {
   const m = /^(\d+)\s*(s|m|h|d)$/.exec(every.trim())
   const seconds = m === null ? NaN : Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[m[2] as 's' | 'm' | 'h' | 'd']
-  if (!(seconds >= 60) || seconds % 60 !== 0) throw new SyncError('BRX_ERR_OPTIONS_INVALID', `options.every must be whole minutes like "15m", "1h" or "1d", got "${every}".`, { option: 'every' })
+  if (!(seconds >= 60) || seconds % 60 !== 0) throw optionError('every', `must be whole minutes like "15m", "1h" or "1d", got "${every}".`)
   return seconds
 }
 

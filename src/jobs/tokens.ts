@@ -1,4 +1,4 @@
-import { SyncError } from '../errors'
+import { optionError } from '../errors'
 
 /**
  * Token storage stays the host's business: a job carries a reference
@@ -12,7 +12,7 @@ export const envTokenProvider: TokenProvider = (ref) => {
   const name = `BRX_TOKEN_${ref.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`
   const token = process.env[name]
   if (token === undefined || token === '') {
-    throw new SyncError('BRX_ERR_OPTIONS_INVALID', `No token for reference "${ref}": set ${name} or give the worker a tokenProvider.`, { option: 'source.tokenRef' })
+    throw optionError('source.tokenRef', `"${ref}" has no token: set ${name} or give the worker a tokenProvider.`)
   }
   return token
 }

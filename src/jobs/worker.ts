@@ -50,7 +50,8 @@ export class SyncWorker {
   static async start (options: WorkerOptions = {}): Promise<SyncWorker> {
     const o = fillWorkerOptions(options)
     const boss = await startBoss(o, { supervise: true, schedule: true, maintenanceSeconds: o.maintenanceSeconds })
-    const engine = createEngine({ databaseUrl: o.databaseUrl, logger: o.logger, ...o.engine })
+    // Engine-level options (pools, threads, mapping, the connection) go here, once; engine.sync() gets only per-sync ones.
+    const engine = createEngine({ ...o.engine, databaseUrl: o.engine?.databaseUrl ?? o.databaseUrl, logger: o.engine?.logger ?? o.logger })
     const w = new SyncWorker(o, boss, engine)
     w.heartbeatTimer = setInterval(() => { void w.heartbeat() }, o.heartbeatSeconds * 1000)
     w.loopDone = w.loop()
