@@ -16,6 +16,8 @@ import { enqueueSync } from '../src/jobs/enqueue'
 import { toFailure } from '../src/jobs/outcome'
 import { parseEvery, runDueSchedules, scheduleSync } from '../src/jobs/schedule'
 import { envTokenProvider } from '../src/jobs/tokens'
+import { runCommand } from '../src/cli/command'
+import { enqueueCommand, scheduleCommand, workerCommand } from '../src/cli/jobs-command'
 import { PG_URL, newUser, writeJson } from './fault-helpers'
 import { jobs, resetQueue } from './jobs-helpers'
 
@@ -128,4 +130,41 @@ test('which failures retry; enqueue refuses bad options; tokens come from the pr
   assert.equal(await envTokenProvider(`seller-${u}`, { id: 'j', scope: {} }), 'secret-token')
   assert.doesNotMatch(JSON.stringify(await jobs(db)), /secret-token/)
   assert.throws(() => envTokenProvider('nobody', { id: 'j', scope: {} }), { code: 'BRX_ERR_OPTIONS_INVALID' })
+})
+
+test('CLI: enqueue, schedule and worker parse through the one command runner', async () => {
+  const io = (): { out: string, err: string, io: { out: (s: string) => void, err: (s: string) => void } } => {
+    const r = { out: '', err: '', io: { out: (s: string) => { r.out += s }, err: (s: string) => { r.err += s } } }
+    return r
+  }
+  const u = newUser()
+  const ok = io()
+  assert.equal(await runCommand(enqueueCommand, ['--user', u, '--input', input, '--mode', 'upsert', '--json', '--database-url', PG_URL], ok.io), 0, ok.err)
+  const e = JSON.parse(ok.out) as { jobId: string, queue: string }
+  assert.equal(e.queue, QUEUES.sync)
+  const [row] = await jobs(db, [e.jobId])
+  assert.deepEqual([row.data.scope, row.data.input, row.data.mode], [{ user_id: u }, input, 'upsert'])
+
+  const src = io()
+  assert.equal(await runCommand(enqueueCommand, ['--user', newUser(), '--source', 'cardtrader', '--json', '--database-url', PG_URL], src.io), 0, src.err)
+  const [srcRow] = await jobs(db, [JSON.parse(src.out).jobId])
+  assert.equal(srcRow.data.source.tokenRef, srcRow.data.scope.user_id, 'the token reference defaults to the user')
+
+  for (const argv of [['--input', input], ['--user', u], ['--user', u, '--input', input, '--source', 'cardtrader'], ['--user', u, '--input', input, '--bogus']]) {
+    const r = io()
+    assert.equal(await runCommand(enqueueCommand, argv, r.io), 2, argv.join(' '))
+    assert.match(r.err, /Usage: brx-sync enqueue/)
+  }
+  const sched = io()
+  assert.equal(await runCommand(scheduleCommand, ['--user', u, '--input', input, '--every', '5s', '--database-url', PG_URL], sched.io), 2)
+  assert.match(sched.err, /BRX_ERR_OPTIONS_INVALID: options\.every/)
+  const noEvery = io()
+  assert.equal(await runCommand(scheduleCommand, ['--user', u, '--input', input], noEvery.io), 2)
+  assert.match(noEvery.err, /--every is required/)
+  const w = io()
+  assert.equal(await runCommand(workerCommand, ['--concurrency', 'two'], w.io), 2)
+  assert.match(w.err, /--concurrency must be a number/)
+  const help = io()
+  assert.equal(await runCommand(workerCommand, ['--help'], help.io), 0)
+  assert.match(help.out, /--shutdown-timeout-ms/)
 })

@@ -9,7 +9,6 @@ import { numberFlag, str, UsageError, type Command, type Io, type Values } from 
  */
 
 const connection = `  --database-url URL      the PostgreSQL of the target and of the queue (schema pgboss)
-  --log-level LEVEL       pino level on stderr (default info)
 `
 
 const target = `  --user UUID             the seller whose inventory this is
@@ -29,6 +28,7 @@ finish within the deadline and cancels the rest (their jobs are retried elsewher
   --shutdown-timeout-ms MS deadline for running syncs on SIGTERM (default 60000)
   --pg-pool-size N --workers N --writers N   the engine's bounds (pools and threads)
   --mysql-url URL | --catalog-file FILE | --no-mapping   blueprint mapping
+  --log-level LEVEL        pino level on stderr (default info)
 ${connection}`
 
 const enqueueUsage = `Usage: brx-sync enqueue --user UUID (--input FILE | --source KIND [--token-ref REF]) [--mode mirror|upsert] [--large] [--json]
@@ -49,7 +49,6 @@ ${connection}`
 
 const common: Command['options'] = {
   'database-url': { type: 'string' },
-  'log-level': { type: 'string' },
 }
 
 const targetOptions: Command['options'] = {
@@ -114,6 +113,7 @@ export const workerCommand: Command = {
   usage: workerUsage,
   options: {
     ...common,
+    'log-level': { type: 'string' },
     concurrency: { type: 'string' },
     'large-concurrency': { type: 'string' },
     'shutdown-timeout-ms': { type: 'string' },
