@@ -2,11 +2,14 @@ import path from 'node:path'
 import pino from 'pino'
 import Piscina from 'piscina'
 import { openPool } from './db/connections'
-import { applyMigrations } from './db/migrate'
+import { applyMigrations, migrateDataset } from './db/migrate'
+import { resolveDataset, type DatasetSpec } from './dataset'
 import { fromPgError } from './errors'
 import { createResolver } from './map'
 import { connectionFromEnv, fillEngineOptions, splitOptions, type EngineOptions, type SyncOptions } from './options'
 import type { SyncReport } from './report/types'
+import { SyncMetrics, type EngineMetrics } from './metrics'
+import { listRuns, runningRuns, sweep, type RunFilter, type RunSummary, type SweepResult } from './runs/queries'
 import { runSync } from './sync/orchestrator'
 import type { EngineHandles } from './sync/run'
 
@@ -34,6 +37,7 @@ export class Engine {
   #ownPool: boolean
   #closed = false
   #active = 0
+  #meter: SyncMetrics
 
   constructor (options: EngineOptions = {}) {
     const settings = fillEngineOptions(options)
@@ -49,13 +53,26 @@ export class Engine {
     })
     this.#handles = { pool, piscina, resolver: createResolver(settings.mapping, logger), logger, settings }
     internals.set(this, this.#handles)
+    // The gauges read what stats() reads, at collection time; the pool's own counters are not copied.
+    this.#meter = new SyncMetrics({
+      pgPool: () => this.stats().pg,
+      pgPoolMax: settings.pgPoolSize,
+      mysqlPool: () => this.#handles.resolver.poolStats?.() ?? null,
+      workers: () => ({ utilization: piscina.utilization, queued: this.stats().queuedPartitions, threads: piscina.threads.length }),
+    })
   }
 
   /** One sync through this engine's pools. Engine-level options (databaseUrl, workers, mapping, ...) are refused. */
   async sync (options: SyncOptions): Promise<SyncReport> {
+    const end = this.#meter.start()
     this.#active++
     try {
-      return await runSync(this.#handles, options)
+      const report = await runSync(this.#handles, options)
+      end(report.dryRun ? 'dry_run' : 'succeeded', report.rows)
+      return report
+    } catch (err) {
+      end((err as { code?: string }).code === 'BRX_ERR_CANCELLED' ? 'cancelled' : 'failed')
+      throw err
     } finally {
       this.#active--
     }
@@ -69,6 +86,25 @@ export class Engine {
       workers: settings.workers,
       activeSyncs: this.#active,
     }
+  }
+
+  /** Counters and gauges of this engine, and their Prometheus text exposition. */
+  async metrics (): Promise<EngineMetrics> {
+    return await this.#meter.collect()
+  }
+
+  /** Past and running syncs from sync_runs, newest first. */
+  async runs (filter: RunFilter = {}): Promise<RunSummary[]> {
+    return await listRuns(this.#handles.pool, filter)
+  }
+
+  async running (filter: Omit<RunFilter, 'status'> = {}): Promise<RunSummary[]> {
+    return await runningRuns(this.#handles.pool, filter)
+  }
+
+  /** Closes runs whose process died (scope lock free) and drops leftover staging tables. */
+  async sweep (): Promise<SweepResult> {
+    return await sweep(this.#handles.pool)
   }
 
   /**
@@ -127,11 +163,14 @@ export async function sync (options: SyncOptions): Promise<SyncReport> {
   }
 }
 
-export async function migrate (options: EngineOptions = {}): Promise<string[]> {
-  const settings = fillEngineOptions(options)
+/** Applies the schema; with `dataset` (a preset name, a spec path or object), only the bookkeeping tables plus that dataset's table. */
+export async function migrate (options: EngineOptions & { dataset?: string | DatasetSpec } = {}): Promise<string[]> {
+  const { dataset: d, ...engineOptions } = options
+  const settings = fillEngineOptions(engineOptions)
+  const dataset = d === undefined ? undefined : resolveDataset(d)
   const pool = openPool({ pool: settings.pgPool, connectionString: connectionFromEnv(options), max: 1, logger: settings.logger ?? pino({ level: 'silent' }) })
   try {
-    return await applyMigrations(pool)
+    return dataset === undefined ? await applyMigrations(pool) : await migrateDataset(pool, dataset)
   } catch (err) {
     throw fromPgError(err, 'Applying the schema')
   } finally {

@@ -25,7 +25,7 @@ export const ERROR_CODES = {
   BRX_ERR_WORKER_FAILED: { exit: 7, message: 'A worker failed on the partition starting at record %s (byte %s): %s' },
   BRX_ERR_LOCAL_IO: { exit: 8, message: 'The %s %s cannot be written: %s.' },
   BRX_ERR_CANCELLED: { exit: 130, message: 'The sync was cancelled%s.' },
-  BRX_ERR_ABANDONED: { exit: 70, message: 'The process running this sync died; found by a later sync of the same scope.' },
+  BRX_ERR_ABANDONED: { exit: 70, message: 'The process running this sync died; found by %s.' },
   BRX_ERR_INTERNAL: { exit: 70, message: 'Unexpected failure: %s' },
 } as const
 

@@ -4,5 +4,8 @@ export type { SyncOptions, EngineOptions, MappingOptions, CatalogTable } from '.
 export type { SyncReport, Progress, Reject, RowCounts, MappingReport } from './report/types'
 export type { DatasetSpec, ColumnSpec, PgType, MappingSpec } from './dataset'
 export { presets } from './dataset'
+export { listRuns, runningRuns, sweep, type RunFilter, type RunSummary, type SweepResult } from './runs/queries'
+export type { EngineMetrics, MetricsSnapshot } from './metrics'
+export type { ChangeLine, ChangeSamples, GuardVerdict, Preview } from './merge/changes'
 export { enqueueSync, openJobQueue, startWorker, SyncWorker, scheduleSync, unscheduleSync, jobStatus, envTokenProvider, QUEUES } from './jobs'
 export type { EnqueueOptions, Enqueued, WorkerOptions, WorkerStats, TokenProvider, SyncJobData, JobStatus, ScheduleOptions } from './jobs'

@@ -3,8 +3,9 @@ import type { Readable } from 'node:stream'
 import type { Logger } from 'pino'
 import type pg from 'pg'
 import { SyncError, optionError } from './errors'
-import { resolveDataset, type DatasetSpec } from './dataset'
+import { checkSyncPlan, resolveDataset, type DatasetSpec } from './dataset'
 import { resolveScope, type ResolvedScope } from './dataset/scope'
+import { inputFormat } from './read/partitioner'
 import type { Progress } from './report/types'
 
 /** A catalog table the blueprint mapping looks in, in priority order. */
@@ -61,10 +62,13 @@ export interface EngineOptions {
 export interface SyncOptions extends EngineOptions {
   /** A file path ('.gz' is gunzipped), '-' for stdin, or a readable stream of bytes. */
   input: string | Readable
-  format?: 'auto' | 'json' | 'ndjson'
+  /** 'csv' (a header row names the fields) is also chosen by a .csv / .csv.gz input path. */
+  format?: 'auto' | 'json' | 'ndjson' | 'csv'
   gzip?: boolean | 'auto'
-  /** A preset name or a dataset description. Default: 'cardtrader-inventory'. */
+  /** A preset name, a path to a .json spec, or a dataset description. Default: 'cardtrader-inventory'. */
   dataset?: string | DatasetSpec
+  /** Permit mirror mode on a dataset with an empty scope (it may delete any row of the table). */
+  allowUnscopedMirror?: boolean
   /** Values of the dataset's scope columns, e.g. { user_id: '…' }. */
   scope?: Record<string, string | number>
   /** Shorthand a preset declares (`scopeAlias`): for the CardTrader inventory, scope { user_id }. */
@@ -88,6 +92,10 @@ export interface SyncOptions extends EngineOptions {
   retryMaxMs?: number
   signal?: AbortSignal
   onProgress?: (p: Progress) => void
+  /** Run everything, report what would change (counts, guard verdict, samples), then roll back. */
+  dryRun?: boolean
+  /** NDJSON of every committed change, complete once the transaction committed (temp name, then renamed). */
+  changesFile?: string | null
 }
 
 const cpus = Math.max(1, os.availableParallelism?.() ?? os.cpus().length)
@@ -112,6 +120,8 @@ export const defaults = {
   workMem: '128MB',
   retries: 3,
   retryMaxMs: 30_000,
+  dryRun: false,
+  changesFile: null,
   mapping: {
     exclude: [] as string[],
     unmapped: 'skip',
@@ -196,11 +206,13 @@ export function fillEngineOptions (o: EngineOptions): FilledEngineOptions {
 /** SyncOptions with every default applied, the dataset resolved and the scope canonicalized. */
 export interface FilledSyncOptions {
   input: string | Readable
-  format: 'auto' | 'json' | 'ndjson'
+  /** 'csv' also when the input path ends in .csv / .csv.gz; JSON vs NDJSON is told by the first byte ('auto'). */
+  format: 'auto' | 'json' | 'ndjson' | 'csv'
   gzip: boolean | 'auto'
   dataset: DatasetSpec
   scope: ResolvedScope
   mode: 'mirror' | 'upsert'
+  allowUnscopedMirror: boolean
   rejectsFile: string | null
   maxDeleteRatio: number
   allowMassDelete: boolean
@@ -212,6 +224,8 @@ export interface FilledSyncOptions {
   retryMaxMs: number
   signal: AbortSignal | undefined
   onProgress: ((p: Progress) => void) | undefined
+  dryRun: boolean
+  changesFile: string | null
   writers: number
   partitionBytes: number | null
   maxInFlight: number
@@ -223,7 +237,8 @@ function validateSyncOptions (o: SyncOptions): void {
     fail('input', 'must be a file path, "-" for stdin, or a readable stream.')
   }
   if (typeof o.input === 'string' && o.input.length === 0) fail('input', 'must not be empty.')
-  oneOf(r, 'format', ['auto', 'json', 'ndjson'])
+  oneOf(r, 'format', ['auto', 'json', 'ndjson', 'csv'])
+  oneOf(r, 'allowUnscopedMirror', [true, false])
   oneOf(r, 'gzip', [true, false, 'auto'])
   oneOf(r, 'mode', ['mirror', 'upsert'])
   oneOf(r, 'lock', ['wait', 'fail'])
@@ -238,6 +253,10 @@ function validateSyncOptions (o: SyncOptions): void {
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) fail('signal', 'must be an AbortSignal.')
   if (o.userId !== undefined && typeof o.userId !== 'string') fail('userId', 'must be a string (a uuid).')
   if (o.scope !== undefined && (o.scope === null || typeof o.scope !== 'object')) fail('scope', 'must be an object of scope column values.')
+  if (o.dryRun !== undefined && typeof o.dryRun !== 'boolean') fail('dryRun', 'must be a boolean.')
+  if (o.changesFile !== undefined && o.changesFile !== null && (typeof o.changesFile !== 'string' || o.changesFile.length === 0)) fail('changesFile', 'must be a path or null.')
+  // A dry run commits nothing, and the changes file lists only committed changes.
+  if (o.dryRun === true && typeof o.changesFile === 'string') fail('changesFile', 'cannot be combined with dryRun: a dry run commits nothing (its report has samples of each kind of change).')
 }
 
 /**
@@ -252,13 +271,19 @@ export function fillSyncOptions (o: SyncOptions, engine: FilledEngineOptions): F
   }
   validateSyncOptions(o)
   const dataset = resolveDataset(o.dataset ?? defaults.dataset)
+  const format = inputFormat(o.format ?? defaults.format, o.input)
+  const mode = o.mode ?? defaults.mode
+  const allowUnscopedMirror = o.allowUnscopedMirror ?? false
+  // Before anything is opened: an unscoped mirror or CSV into a normalizer's dataset is refused here.
+  checkSyncPlan(dataset, { mode, allowUnscopedMirror, format })
   return {
     input: o.input,
-    format: o.format ?? defaults.format,
+    format,
     gzip: o.gzip ?? defaults.gzip,
     dataset,
     scope: resolveScope(dataset, o as unknown as Record<string, unknown>),
-    mode: o.mode ?? defaults.mode,
+    mode,
+    allowUnscopedMirror,
     rejectsFile: o.rejectsFile ?? defaults.rejectsFile,
     maxDeleteRatio: o.maxDeleteRatio ?? defaults.maxDeleteRatio,
     allowMassDelete: o.allowMassDelete ?? defaults.allowMassDelete,
@@ -270,6 +295,8 @@ export function fillSyncOptions (o: SyncOptions, engine: FilledEngineOptions): F
     retryMaxMs: o.retryMaxMs ?? defaults.retryMaxMs,
     signal: o.signal,
     onProgress: o.onProgress,
+    dryRun: o.dryRun ?? defaults.dryRun,
+    changesFile: o.changesFile ?? defaults.changesFile,
     writers: o.writers ?? engine.writers,
     partitionBytes: o.partitionBytes ?? engine.partitionBytes,
     maxInFlight: o.maxInFlight ?? engine.maxInFlight,

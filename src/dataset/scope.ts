@@ -52,6 +52,10 @@ function canonical (name: string, type: string, v: string | number): string | nu
     const h = (v as string).replace(/-/g, '').toLowerCase()
     return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`
   }
-  if ((type === 'int4' || type === 'int8' || type === 'int2') && !Number.isSafeInteger(Number(v))) throw optionError(`scope.${name}`, `must be an integer, got ${JSON.stringify(v)}.`)
+  if (type === 'int4' || type === 'int8' || type === 'int2') {
+    if (!Number.isSafeInteger(Number(v))) throw optionError(`scope.${name}`, `must be an integer, got ${JSON.stringify(v)}.`)
+    // --scope station=7 arrives as "7": one scope, one lock key, whichever way the number was spelled.
+    return Number(v)
+  }
   return v
 }

@@ -53,5 +53,8 @@ export function buildReport (run: SyncRun, c: MergeCounts): SyncReport {
     rowsPerSecond: Math.round(t.read / (total / 1000)),
     fastPath: c.fastPath,
     attempts: run.attempt,
+    dryRun: c.preview !== undefined,
+    ...(c.preview !== undefined ? { preview: c.preview } : {}),
+    changesFile: run.options.changesFile,
   }
 }

@@ -1,7 +1,7 @@
 import os from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type pg from 'pg'
-import { ERROR_CODES, SyncError, cancelledError, fromPgError, redact, syncError } from '../errors'
+import { SyncError, cancelledError, fromPgError, redact, syncError } from '../errors'
 
 /**
  * sync_runs bookkeeping and the per-scope advisory lock. The lock is a
@@ -34,7 +34,7 @@ export async function releaseScopeLock (client: pg.ClientBase, table: string, sc
   await client.query('SELECT pg_advisory_unlock(hashtext($1), hashtext($2))', [table, scope])
 }
 
-export interface RunRow { id: string, dataset: string, scope: string, mode: string, staging: string }
+export interface RunRow { id: string, dataset: string, scope: string, mode: string, staging: string, table: string, dryRun: boolean }
 
 /** The run's row: inserted on the first attempt, set running again on a retry. */
 export async function startRun (client: pg.ClientBase, r: RunRow, attempt: number): Promise<void> {
@@ -44,9 +44,9 @@ export async function startRun (client: pg.ClientBase, r: RunRow, attempt: numbe
       return
     }
     await client.query(
-      `INSERT INTO sync_runs (id, dataset, scope, mode, status, pid, host, staging_table)
-       VALUES ($1, $2, $3::jsonb, $4, 'running', $5, $6, $7)`,
-      [r.id, r.dataset, r.scope, r.mode, process.pid, os.hostname(), r.staging])
+      `INSERT INTO sync_runs (id, dataset, scope, mode, status, pid, host, staging_table, target_table, dry_run)
+       VALUES ($1, $2, $3::jsonb, $4, 'running', $5, $6, $7, $8, $9)`,
+      [r.id, r.dataset, r.scope, r.mode, process.pid, os.hostname(), r.staging, r.table, r.dryRun])
   } catch (err) {
     throw fromPgError(err, 'Recording the run in sync_runs')
   }
@@ -86,7 +86,7 @@ export async function reapAbandoned (client: pg.ClientBase, dataset: string, sco
     if (r.staging_table !== null) await dropStaging(client, r.staging_table)
     await client.query(
       "UPDATE sync_runs SET status = 'failed', finished_at = now(), error_code = 'BRX_ERR_ABANDONED', error_message = $2 WHERE id = $1 AND status = 'running'",
-      [r.id, ERROR_CODES.BRX_ERR_ABANDONED.message])
+      [r.id, syncError('BRX_ERR_ABANDONED', ['a later sync of the same scope']).message])
   }
   return rows.length
 }

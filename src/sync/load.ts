@@ -38,6 +38,7 @@ class Load {
   private chain: Promise<void> = Promise.resolve()
   private lastProgress = 0
   private lastDbProgress = 0
+  private partitioner: Partitioner | null = null
 
   constructor (private readonly run: SyncRun, private readonly source: OpenedSource, private readonly sink: Sink, private readonly layout: TupleLayout) {
     this.rejects = new RejectsFile(run.options.rejectsFile)
@@ -53,6 +54,8 @@ class Load {
   async pump (): Promise<void> {
     const { options, engine } = this.run
     const partitioner = new Partitioner(options.format, partitionSize(options.partitionBytes, engine.settings.workers, this.source), this.source.name)
+    // CSV: the header it parses goes with every task.
+    this.partitioner = partitioner
     try {
       for await (const chunk of this.source.stream) {
         if (this.failure !== null) break
@@ -108,6 +111,7 @@ class Load {
     const task: TransformTask & { port?: MessagePort } = {
       data: p.data, offsets: p.offsets, firstRow: p.firstRow, byteOffset: p.byteOffset,
       dataset: run.dataset, keepRaw: run.options.rejectsFile !== null, unmapped: run.unmapped, layout: this.layout,
+      format: run.options.format === 'csv' ? 'csv' : 'json', header: this.partitioner?.header ?? undefined,
     }
     const transferList: any[] = [p.data.buffer, p.offsets.buffer]
     const channel = run.unmapped !== null ? new MappingChannel(run.engine.resolver, run.mappingStats, run.signal) : null
@@ -166,7 +170,11 @@ export async function load (run: SyncRun, layout: TupleLayout): Promise<void> {
   const sink = run.sink
   if (source === null || sink === null) throw new Error('load() before the source and sink are open')
   const l = new Load(run, source, sink, layout)
-  const onAbort = (): void => l.fail(run.cancelled())
+  const onAbort = (): void => {
+    l.fail(run.cancelled())
+    // An input that sends nothing (a stalled pipe) would otherwise keep the read loop waiting forever.
+    source.destroy()
+  }
   if (run.aborted()) onAbort()
   run.signal?.addEventListener('abort', onAbort, { once: true })
   try {

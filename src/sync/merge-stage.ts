@@ -1,5 +1,6 @@
 import { cancelBackend, checkout } from '../db/connections'
-import { finishDirect, runMerge, type MergeCounts } from '../merge/merge'
+import { captureFor } from '../merge/changes'
+import { finishDirect, runMerge, type MergeCapture, type MergeCounts } from '../merge/merge'
 import { buildReport } from '../report/build'
 import { acquireScopeLock, succeedRun } from '../runs/runs'
 import { withRetry } from './retry'
@@ -39,7 +40,7 @@ async function reconnectForMerge (run: SyncRun, original: unknown): Promise<void
  * that takes the scope lock again — this works for stdin too, which cannot be
  * read twice.
  */
-async function mergeStaged (run: SyncRun, tMerge: number): Promise<MergeCounts> {
+async function mergeStaged (run: SyncRun, tMerge: number, capture: MergeCapture | undefined): Promise<MergeCounts> {
   const o = run.options
   return await withRetry({
     retries: o.retries,
@@ -59,10 +60,11 @@ async function mergeStaged (run: SyncRun, tMerge: number): Promise<MergeCounts> 
     workMem: o.workMem,
     beforeCommit: beforeCommit(run, tMerge),
     signal: o.signal,
+    capture,
   }, `DROP TABLE IF EXISTS ${run.staging}`))
 }
 
-async function mergeDirect (run: SyncRun, tMerge: number): Promise<MergeCounts> {
+async function mergeDirect (run: SyncRun, tMerge: number, capture: MergeCapture | undefined): Promise<MergeCounts> {
   const o = run.options
   const d = run.direct
   if (d === null) throw new Error('mergeDirect() without a direct sink')
@@ -76,16 +78,20 @@ async function mergeDirect (run: SyncRun, tMerge: number): Promise<MergeCounts> 
     workMem: o.workMem,
     beforeCommit: beforeCommit(run, tMerge),
     signal: o.signal,
+    capture,
   })
 }
 
 /** The merge stage: one transaction; an abort cancels the statement in flight on a connection of its own. */
 export async function merge (run: SyncRun): Promise<MergeCounts> {
   const tMerge = performance.now()
+  // A dry run or a changes file: the merge also records what it changes (else it runs its plain statements).
+  const capture = captureFor(run.dataset, run.id, run.options)
+  run.options.onProgress?.(run.progress('merge', run.totals.read, run.totals.staged))
   const onAbort = (): void => { void cancelBackend(run.engine.pool, run.control) }
   run.signal?.addEventListener('abort', onAbort, { once: true })
   try {
-    const counts = run.direct !== null ? await mergeDirect(run, tMerge) : await mergeStaged(run, tMerge)
+    const counts = run.direct !== null ? await mergeDirect(run, tMerge, capture) : await mergeStaged(run, tMerge, capture)
     run.time('merge', tMerge)
     return counts
   } catch (err) {

@@ -105,7 +105,7 @@ async function prepare (run: SyncRun): Promise<void> {
   const reaped = await reapAbandoned(run.control, run.dataset.name, o.scope.key, run.id)
   if (reaped > 0) run.log.warn({ reaped }, 'marked abandoned runs of this scope failed and dropped their staging')
   await dropStaging(run.control, run.staging)
-  await startRun(run.control, { id: run.id, dataset: run.dataset.name, scope: o.scope.key, mode: o.mode, staging: run.staging }, run.attempt)
+  await startRun(run.control, { id: run.id, dataset: run.dataset.name, scope: o.scope.key, mode: o.mode, staging: run.staging, table: run.dataset.table, dryRun: o.dryRun }, run.attempt)
   run.recorded = true
   if (run.unmapped !== null) await run.engine.resolver.check(o.signal)
 }
@@ -143,7 +143,7 @@ function refuseAllRejected (run: SyncRun): void {
 
 function finish (run: SyncRun, counts: MergeCounts): SyncReport {
   const rep = buildReport(run, counts)
-  run.log.info({ phase: 'merge', ms: Math.round(run.phases.merge), inserted: counts.inserted, updated: counts.updated, deleted: counts.deleted, duplicates: counts.duplicates, fastPath: counts.fastPath, steps: counts.steps }, 'merge committed')
+  run.log.info({ phase: 'merge', ms: Math.round(run.phases.merge), inserted: counts.inserted, updated: counts.updated, deleted: counts.deleted, duplicates: counts.duplicates, fastPath: counts.fastPath, steps: counts.steps, dryRun: rep.dryRun }, rep.dryRun ? 'dry run rolled back' : 'merge committed')
   run.options.onProgress?.(run.progress('done', rep.rows.read, rep.rows.written))
   return rep
 }
