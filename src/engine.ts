@@ -4,6 +4,7 @@ import pino, { type Logger } from 'pino'
 import Piscina from 'piscina'
 import { fromPgError } from './errors'
 import { createResolver, type BlueprintResolver } from './map'
+import { createPgPool, guardPool, type PgConnectionOptions } from './db/connections'
 import { applyMigrations } from './db/migrate'
 import { connectionFromEnv, defaults, validateEngineOptions, type EngineOptions, type SyncOptions } from './options'
 import type { SyncReport } from './report/types'
@@ -35,9 +36,7 @@ export class Engine {
       pgPoolSize: options.pgPoolSize ?? defaults.pgPoolSize,
     }
     this.ownPool = options.pgPool === undefined
-    this.pgPool = options.pgPool ?? new pg.Pool({ connectionString: connectionFromEnv(options), max: this.settings.pgPoolSize, application_name: 'brx-sync' })
-    // Idle clients can be terminated by the server (pg_terminate_backend, restarts): without a listener that is an uncaught error.
-    this.pgPool.on('error', err => this.logger.warn({ err: err.message }, 'idle PostgreSQL connection failed'))
+    this.pgPool = options.pgPool !== undefined ? guardPool(options.pgPool, this.logger) : createPgPool(pgConnectionOptions(options, this.settings.pgPoolSize, 'brx-sync'), this.logger)
     this.piscina = new Piscina({
       filename: path.resolve(__dirname, '../workers/transform.js'),
       minThreads: this.settings.workers,
@@ -76,6 +75,16 @@ export class Engine {
   }
 }
 
+function pgConnectionOptions (o: EngineOptions, max: number, applicationName: string): PgConnectionOptions {
+  return {
+    connectionString: connectionFromEnv(o),
+    max,
+    applicationName,
+    connectTimeoutMs: o.pgConnectTimeoutMs ?? defaults.pgConnectTimeoutMs,
+    queryTimeoutMs: o.pgQueryTimeoutMs ?? defaults.pgQueryTimeoutMs,
+  }
+}
+
 export function createEngine (options: EngineOptions = {}): Engine {
   return new Engine(options)
 }
@@ -92,7 +101,8 @@ export async function sync (options: SyncOptions): Promise<SyncReport> {
 
 export async function migrate (options: EngineOptions = {}): Promise<string[]> {
   validateEngineOptions(options)
-  const pool = options.pgPool ?? new pg.Pool({ connectionString: connectionFromEnv(options), max: 1 })
+  const logger = options.logger ?? pino({ level: 'silent' })
+  const pool = options.pgPool !== undefined ? guardPool(options.pgPool, logger) : createPgPool(pgConnectionOptions(options, 1, 'brx-sync-migrate'), logger)
   try {
     return await applyMigrations(pool)
   } catch (err) {

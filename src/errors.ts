@@ -113,6 +113,8 @@ export function fromPgError (err: unknown, what: string): SyncError {
   const code = e?.code
   let kind: ErrorCode = 'BRX_ERR_DB_QUERY'
   if (code === '57014' || code === '55P03') kind = 'BRX_ERR_DB_TIMEOUT'
+  // pg's client-side query_timeout (pgQueryTimeoutMs): the server did not answer at all.
+  else if (typeof e?.message === 'string' && e.message.startsWith('Query read timeout')) kind = 'BRX_ERR_DB_TIMEOUT'
   else if (code === '42P01' || code === '42703' || code === '3F000') kind = 'BRX_ERR_DB_SCHEMA'
   else if (code !== undefined && (code.startsWith('08') || code.startsWith('57P') || code.startsWith('28') || code === '3D000' || SOCKET_CODES.has(code))) kind = 'BRX_ERR_DB_CONNECT'
   else if (typeof e?.message === 'string' && /Connection terminated|not queryable|Connection ended/i.test(e.message)) kind = 'BRX_ERR_DB_CONNECT'

@@ -29,6 +29,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
 import type { Logger } from 'pino'
 import { resolveDataset } from './dataset'
+import { guardClient, newClient } from './db/connections'
 import type { DatasetSpec } from './dataset/types'
 import { isUuid } from './encode'
 import { SyncError, fromPgError, isTransient, redact } from './errors'
@@ -153,7 +154,7 @@ export function toSyncError (err: unknown): SyncError {
   const e = err as { code?: unknown, name?: unknown, message?: unknown }
   if (e?.name === 'AbortError') return new SyncError('BRX_ERR_CANCELLED', 'The sync was cancelled.', { cause: err })
   if (typeof e?.code === 'string' && (/^[0-9A-Z]{5}$/.test(e.code) || /^E(CONN|PIPE|TIMEDOUT|HOSTUNREACH|NETUNREACH|NOTFOUND|AI_)/.test(e.code))) return fromPgError(err, 'A database operation')
-  if (typeof e?.message === 'string' && /Connection terminated|connect/i.test(e.message)) return fromPgError(err, 'A database operation')
+  if (typeof e?.message === 'string' && /Connection terminated|connect|Query read timeout/i.test(e.message)) return fromPgError(err, 'A database operation')
   return new SyncError('BRX_ERR_INTERNAL', `Unexpected failure: ${redact(String(e?.message ?? err))}`, { cause: err })
 }
 
@@ -340,10 +341,9 @@ function partitionSize (engine: Engine, o: SyncOptions, source: OpenedSource): n
  * client's next query.
  */
 async function checkout (pool: pg.Pool, signal?: AbortSignal): Promise<pg.PoolClient> {
-  const ready = (client: pg.PoolClient): pg.PoolClient => {
-    if (client.listenerCount('error') === 0) client.on('error', () => {})
-    return client
-  }
+  // Clients of the engine's pool are guarded from creation (src/db/connections.ts); this covers a
+  // host pool's clients only for the rare one created before the engine adopted the pool.
+  const ready = (client: pg.PoolClient): pg.PoolClient => guardClient(client)
   if (signal === undefined) return ready(await pool.connect())
   if (signal.aborted) throw new SyncError('BRX_ERR_CANCELLED', 'The sync was cancelled while waiting for a connection.')
   const pending = pool.connect()
@@ -426,8 +426,7 @@ async function cleanupAfterFailure (engine: Engine, clients: pg.PoolClient[], r:
 async function cancelBackend (engine: Engine, control: pg.PoolClient): Promise<void> {
   const pid = (control as unknown as { processID?: number }).processID
   if (pid === undefined) return
-  const c = new pg.Client({ ...engine.pgPool.options, application_name: 'brx-sync-cancel' })
-  c.on('error', () => {})
+  const c = newClient({ ...engine.pgPool.options, application_name: 'brx-sync-cancel' })
   try {
     await c.connect()
     await c.query('SELECT pg_cancel_backend($1)', [pid])

@@ -11,6 +11,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
+import pino from 'pino'
+import { guardPool } from '../src/db/connections'
 import { generateProducts, type GenerateOptions } from '../src/generate'
 import { applyExport, keyOf, sameValues, type Row } from './model'
 import { tmpPath } from './helpers'
@@ -34,9 +36,8 @@ export function appName (tag: string): string {
 }
 
 export function adminPool (max = 4): pg.Pool {
-  const pool = new pg.Pool({ connectionString: PG_URL, max, application_name: 'brx-reliability-admin' })
-  pool.on('error', () => {}) // an idle admin connection dying is not the test's subject
-  return pool
+  // Idle and checked-out admin connections dying (terminations, restarts) is not the test's subject.
+  return guardPool(new pg.Pool({ connectionString: PG_URL, max, application_name: 'brx-reliability-admin' }), pino({ level: 'silent' }))
 }
 
 export interface StateHash { n: number, hash: string }

@@ -10,7 +10,8 @@
  * still running and removes the directories (synchronously: 'exit' allows
  * nothing else).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { promisify } from 'node:util'
 import fs from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
@@ -122,10 +123,13 @@ async function waitGone (pid: number | undefined, timeoutMs: number): Promise<vo
   while (alive(pid) && Date.now() < deadline) await sleep(20)
 }
 
-function asPostgres (cmd: string, args: string[]): string {
+const execFileP = promisify(execFile)
+
+/** Runs a PostgreSQL binary, asynchronously: the event loop (and the engine under test) keeps running meanwhile. */
+async function asPostgres (cmd: string, args: string[]): Promise<void> {
   // We run as root in CI; initdb and postgres refuse root, so run them as the postgres user.
   const argv = process.getuid?.() === 0 ? ['runuser', '-u', 'postgres', '--', cmd, ...args] : [cmd, ...args]
-  return execFileSync(argv[0], argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+  await execFileP(argv[0], argv.slice(1), { encoding: 'utf8' })
 }
 
 /**
@@ -141,7 +145,7 @@ export async function startPostgres (o: { database?: string } = {}): Promise<Ser
   const data = path.join(dir, 'data')
   const log = path.join(dir, 'log')
   const database = o.database ?? 'brx'
-  asPostgres(path.join(PG_BIN, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '--no-instructions', '-E', 'UTF8', '--locale=C'])
+  await asPostgres(path.join(PG_BIN, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '--no-instructions', '-E', 'UTF8', '--locale=C'])
   fs.appendFileSync(path.join(data, 'postgresql.conf'), [
     `port = ${port}`, "listen_addresses = '127.0.0.1'", `unix_socket_directories = '${dir}'`,
     'fsync = off', 'synchronous_commit = off', 'full_page_writes = off', 'shared_buffers = 32MB',
@@ -150,9 +154,9 @@ export async function startPostgres (o: { database?: string } = {}): Promise<Ser
   const pidOf = (): number | undefined => {
     try { return Number(fs.readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0]) } catch { return undefined }
   }
-  const ctl = (...args: string[]): string => asPostgres(path.join(PG_BIN, 'pg_ctl'), ['-D', data, '-l', log, ...args])
+  const ctl = async (...args: string[]): Promise<void> => await asPostgres(path.join(PG_BIN, 'pg_ctl'), ['-D', data, '-l', log, ...args])
   const start = async (): Promise<void> => {
-    ctl('start', '-w', '-t', '30')
+    await ctl('start', '-w', '-t', '30')
     await waitPort(port, 10_000, 'PostgreSQL')
   }
   const kill = async (): Promise<void> => {
@@ -167,10 +171,10 @@ export async function startPostgres (o: { database?: string } = {}): Promise<Ser
   const stop = async (): Promise<void> => {
     if (!alive(pidOf())) return
     signalTree(pidOf(), 'SIGCONT')
-    ctl('stop', '-m', 'fast', '-w', '-t', '30')
+    await ctl('stop', '-m', 'fast', '-w', '-t', '30')
   }
   await start()
-  asPostgres(path.join(PG_BIN, 'createdb'), ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', database])
+  await asPostgres(path.join(PG_BIN, 'createdb'), ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', database])
   let closed = false
   const entry = { dir, kill: () => { const p = pidOf(); if (p !== undefined) { try { process.kill(p, 'SIGCONT'); process.kill(p, 'SIGKILL') } catch { /* gone */ } } } }
   const forget = onExit(entry)
@@ -183,7 +187,7 @@ export async function startPostgres (o: { database?: string } = {}): Promise<Ser
     pid: () => alive(pidOf()) ? pidOf() : undefined,
     start,
     stop,
-    restart: async () => { signalTree(pidOf(), 'SIGCONT'); ctl('restart', '-m', 'fast', '-w', '-t', '30'); await waitPort(port, 10_000, 'PostgreSQL') },
+    restart: async () => { signalTree(pidOf(), 'SIGCONT'); await ctl('restart', '-m', 'fast', '-w', '-t', '30'); await waitPort(port, 10_000, 'PostgreSQL') },
     kill,
     freeze: () => signalTree(pidOf(), 'SIGSTOP'),
     thaw: () => signalTree(pidOf(), 'SIGCONT'),
@@ -253,7 +257,7 @@ export async function startMariaDb (): Promise<Server> {
   const port = await freePort()
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brx-maria-'))
   const data = path.join(dir, 'data')
-  execFileSync('mariadb-install-db', ['--no-defaults', `--datadir=${data}`, '--user=root', '--auth-root-authentication-method=normal', '--skip-test-db', '--skip-name-resolve'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  await execFileP('mariadb-install-db', ['--no-defaults', `--datadir=${data}`, '--user=root', '--auth-root-authentication-method=normal', '--skip-test-db', '--skip-name-resolve'])
   fs.mkdirSync(path.join(data, 'brx'))
   return await childServer('mariadb', dir, port, `mysql://root@127.0.0.1:${port}/brx`, t0, () => ['/usr/sbin/mariadbd', [
     '--no-defaults', `--datadir=${data}`, `--port=${port}`, `--socket=${path.join(dir, 'sock')}`, `--pid-file=${path.join(dir, 'pid')}`,
