@@ -13,10 +13,10 @@
  */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
 import pino from 'pino'
 import { createEngine, migrate, type Engine } from '../src'
+import { guardPool } from '../src/db/connections'
 import { Prng, removeTmp, seedFromEnv } from './helpers'
 import { backends, blockStatement, closeEngine, leftoverStaging, phaseOf, runsOf, settle, stateHash, waitFor, within, writeProducts, type StateHash } from './fault-helpers'
 import { startMariaDb, startPostgres, type Server } from './servers'
@@ -57,8 +57,8 @@ before(async () => {
   pgs = await startPostgres()
   console.log(`# throwaway PostgreSQL on ${pgs.port} started in ${pgs.startMs} ms`)
   await migrate({ databaseUrl: pgs.url })
-  admin = new pg.Pool({ connectionString: pgs.url, max: 4, application_name: 'brx-faults-admin' })
-  admin.on('error', () => {}) // the admin's idle connections die with every restart; that is the point
+  // The admin's connections die with every restart, idle or checked out (the lock holders): guarded like the engine's.
+  admin = guardPool(new pg.Pool({ connectionString: pgs.url, max: 4, application_name: 'brx-faults-admin' }), pino({ level: 'silent' }))
   const s = rng.int(1, 1_000_000)
   A = writeProducts({ products: N, seed: s }, 'a')
   B = writeProducts({ products: N, seed: s, change: 0.3, add: 0.05, remove: 0.05 }, 'b')
@@ -87,21 +87,18 @@ async function userWithA (e: Engine): Promise<{ user: string, old: StateHash }> 
   return { user, old: await stateHash(admin, user) }
 }
 
-/** The admin pool's queries, retried while the server comes back. */
-async function adminQuery<T extends pg.QueryResultRow> (sql: string, params: unknown[] = []): Promise<pg.QueryResult<T>> {
-  return await waitFor(`the server to answer ${sql.slice(0, 30)}`, async () => await admin.query<T>(sql, params).catch(() => undefined), 30_000, 100)
-}
-
 /**
  * The checks every restart test makes once the sync settled: success, or a
  * clean BRX_ERR_DB_CONNECT; old or new rows exactly; and, after one more sync
  * by the same engine, the new rows, no run left running, no staging left.
  */
-async function assertSurvived (name: string, e: Engine, user: string, old: StateHash, res: Awaited<ReturnType<typeof settle<any>>>): Promise<void> {
+async function assertSurvived (name: string, e: Engine, user: string, old: StateHash, res: Awaited<ReturnType<typeof settle<any>>> | null): Promise<void> {
   assertNoStray()
   const now = await waitFor('the server back', async () => await stateHash(admin, user).catch(() => undefined), 30_000, 100)
-  if (res.ok) {
-    outcomes.push(`${name}: ${res.value.attempts > 1 ? 'retried success' : 'success'}`)
+  if (res === null) {
+    assert.deepEqual(now, old, 'the fault hit no sync: the old rows stay')
+  } else if (res.ok) {
+    outcomes.push(`${name}: success (attempts ${res.value.attempts as number}; a merge retried alone counts one)`)
     assert.deepEqual(now, newHash, 'a sync that reports success leaves exactly the new rows')
   } else {
     outcomes.push(`${name}: clean ${res.error?.code}`)
@@ -131,4 +128,86 @@ test('PostgreSQL restart during COPY with two writers: retried success or clean 
     await waitFor('two COPY writers', async () => (await backends(admin, 'brx-sync:copy')).filter(b => phaseOf(b.query) === 'copy' && b.state === 'active').length >= 2 ? true : undefined, 20_000, 2)
   })
   await assertSurvived('copy', e, user, old, res)
+})
+
+test('PostgreSQL restart while the sync waits for its scope lock: retried success or clean BRX_ERR_DB_CONNECT', { timeout: 90_000 }, async () => {
+  const e = engineFor('lockwait')
+  const { user, old } = await userWithA(e)
+  const holder = await admin.connect()
+  try {
+    // The scope lock as src/runs/runs.ts takes it; the restart ends the holder's session too.
+    await holder.query('SELECT pg_advisory_lock(hashtext($1), hashtext($2))', ['user_inventory_items', JSON.stringify({ user_id: user })])
+    const res = await syncDuringRestart(e, user, async () => {
+      await waitFor('the sync to poll the lock', async () => (await backends(admin, 'brx-sync:lockwait')).find(b => b.query.includes('pg_try_advisory_lock')), 20_000, 2)
+    })
+    await assertSurvived('lock wait', e, user, old, res)
+  } finally {
+    holder.release(true)
+  }
+})
+
+for (const stmt of ['update', 'insert', 'delete'] as const) {
+  test(`PostgreSQL restart during the merge's ${stmt}: retried success or clean BRX_ERR_DB_CONNECT, old or new`, { timeout: 90_000 }, async () => {
+    const e = engineFor(`merge-${stmt}`)
+    const { user, old } = await userWithA(e)
+    const holder = await admin.connect()
+    try {
+      const res = await syncDuringRestart(e, user, async () => {
+        // A row lock held by the test makes the statement wait, so the restart hits it in flight.
+        await blockStatement(holder, user, stmt, A.records, B.records)
+        await waitFor(`the ${stmt} to wait`, async () => (await backends(admin, `brx-sync:merge-${stmt}`)).find(b => phaseOf(b.query) === stmt && b.wait_event_type === 'Lock'), 30_000, 2)
+      })
+      await assertSurvived(`merge ${stmt}`, e, user, old, res)
+    } finally {
+      holder.release(true)
+    }
+  })
+}
+
+test('PostgreSQL restart just before COMMIT (recording the run as succeeded): retried success or clean BRX_ERR_DB_CONNECT', { timeout: 90_000 }, async () => {
+  const e = engineFor('commit')
+  const { user, old } = await userWithA(e)
+  const holder = await admin.connect()
+  try {
+    const res = await syncDuringRestart(e, user, async () => {
+      const run = await waitFor('the run row', async () => (await runsOf(admin, user)).find(r => r.status === 'running'), 20_000, 1)
+      await holder.query('BEGIN')
+      await holder.query('SELECT 1 FROM sync_runs WHERE id = $1 FOR UPDATE', [run.id])
+      await waitFor('the last statement before COMMIT to wait', async () => (await backends(admin, 'brx-sync:commit')).find(b => phaseOf(b.query) === 'succeed' && b.wait_event_type === 'Lock'), 30_000, 2)
+    })
+    await assertSurvived('before commit', e, user, old, res)
+  } finally {
+    holder.release(true)
+  }
+})
+
+test('PostgreSQL restart between two syncs of a long-lived engine: the next sync works without recreating it', { timeout: 90_000 }, async () => {
+  const e = engineFor('idle', { pgPoolSize: 4 })
+  const { user, old } = await userWithA(e)
+  // Every pooled connection is idle now; the restart kills them all.
+  await pgs.restart()
+  await assertSurvived('between syncs', e, user, old, null)
+})
+
+test('PostgreSQL frozen (SIGSTOP) mid-COPY: the client-side timeouts end the sync cleanly within the bound; it works again after SIGCONT', { timeout: 90_000 }, async () => {
+  const QUERY_MS = 2_000
+  const CONNECT_MS = 2_000
+  const e = engineFor('frozen', { pgQueryTimeoutMs: QUERY_MS, pgConnectTimeoutMs: CONNECT_MS })
+  const { user, old } = await userWithA(e)
+  const p = settle(e.sync({ input: B.path, userId: user, retries: 1, retryMaxMs: 3_000 }))
+  await waitFor('the COPY', async () => (await backends(admin, 'brx-sync:frozen')).find(b => phaseOf(b.query) === 'copy' && b.state === 'active'), 20_000, 2)
+  pgs.freeze()
+  let res: Awaited<typeof p>
+  try {
+    // The bound: the statement in flight, the ROLLBACK queued behind it, a fresh connection for
+    // cleanup, one retry's connection, with margin. Frozen until the sync settles (or the bound).
+    res = await within(2 * QUERY_MS + 3 * CONNECT_MS + 3_000 + 10_000, 'the sync against a frozen server', p)
+  } finally {
+    pgs.thaw()
+  }
+  assert.equal(res.ok, false, 'a frozen server cannot have committed the sync')
+  if (!res.ok) assert.ok(['BRX_ERR_DB_TIMEOUT', 'BRX_ERR_DB_CONNECT'].includes(res.error?.code), `a clean timeout or connection failure, got ${res.error?.code}: ${res.error?.message}`)
+  outcomes.push(`frozen: clean ${res.ok ? 'success' : res.error?.code}`)
+  assert.deepEqual(await waitFor('the server back', async () => await stateHash(admin, user).catch(() => undefined), 30_000, 100), old, 'the failed sync left exactly the old rows')
+  await assertSurvived('frozen (next sync)', e, user, old, null)
 })
