@@ -17,7 +17,9 @@ import pg from 'pg'
 import pino from 'pino'
 import { createEngine, migrate, type Engine } from '../src'
 import { guardPool } from '../src/db/connections'
-import { Prng, removeTmp, seedFromEnv } from './helpers'
+import { catalogEntry, generateProducts, writeCatalog, writeExport } from '../src/generate'
+import { seedCatalog } from '../src/map'
+import { Prng, removeTmp, seedFromEnv, tmpPath } from './helpers'
 import { backends, blockStatement, closeEngine, leftoverStaging, phaseOf, runsOf, settle, stateHash, waitFor, within, writeProducts, type StateHash } from './fault-helpers'
 import { startMariaDb, startPostgres, type Server } from './servers'
 
@@ -41,6 +43,7 @@ let B: ReturnType<typeof writeProducts>
 let newHash: StateHash
 const engines: Engine[] = []
 const outcomes: string[] = []
+const cleanups: Array<() => Promise<void>> = []
 
 function tagged (tag: string): string {
   return `${pgs.url}?application_name=${encodeURIComponent(`brx-sync:${tag}`)}`
@@ -71,6 +74,7 @@ before(async () => {
 after(async () => {
   for (const e of engines) await closeEngine(e as unknown as Parameters<typeof closeEngine>[0])
   await admin?.end().catch(() => {})
+  for (const c of cleanups) await c().catch(() => {})
   await pgs?.close()
   removeTmp()
   if (outcomes.length > 0) console.log(`# outcomes: ${outcomes.join(', ')}`)
@@ -210,4 +214,49 @@ test('PostgreSQL frozen (SIGSTOP) mid-COPY: the client-side timeouts end the syn
   outcomes.push(`frozen: clean ${res.ok ? 'success' : res.error?.code}`)
   assert.deepEqual(await waitFor('the server back', async () => await stateHash(admin, user).catch(() => undefined), 30_000, 100), old, 'the failed sync left exactly the old rows')
   await assertSurvived('frozen (next sync)', e, user, old, null)
+})
+
+test('MariaDB restart during blueprint lookups: a clean BRX_ERR_CATALOG_UNAVAILABLE or a retried lookup, never an "everything unmapped" run', { timeout: 90_000 }, async () => {
+  const maria = await startMariaDb()
+  cleanups.push(async () => await maria.close())
+  console.log(`# throwaway MariaDB on ${maria.port} started in ${maria.startMs} ms`)
+  const SEED = 11
+  const BLUEPRINTS = 4_000
+  const PRODUCTS = 12_000
+  const catalog = tmpPath('catalog.csv')
+  await writeCatalog(catalog, { seed: SEED, blueprints: BLUEPRINTS })
+  await seedCatalog(maria.url, catalog)
+  const file = tmpPath('mapped.json')
+  await writeExport(file, { products: PRODUCTS, seed: SEED, blueprints: BLUEPRINTS })
+  let mapped = 0
+  for (const p of generateProducts({ products: PRODUCTS, seed: SEED, blueprints: BLUEPRINTS }) as Iterable<{ blueprint_id: number }>) if (catalogEntry(p.blueprint_id, SEED)[0] !== undefined) mapped++
+  const e = engineFor('maria', { mapping: { source: 'mysql', mysqlUrl: maria.url, lookupTimeoutMs: 3_000 }, partitionBytes: 16 * 1024 })
+  const user = crypto.randomUUID()
+  let restarted: Promise<void> | null = null
+  const res = await within(60_000, 'the sync', settle(e.sync({
+    input: file, userId: user, retries: 3, retryMaxMs: RETRY_MAX_MS,
+    // Restarted once the first partitions are mapped: later lookups meet the pool's dead connections.
+    onProgress: () => { restarted ??= maria.restart() },
+  })))
+  assert.ok(restarted !== null, 'the restart must have happened during the sync')
+  await restarted
+  assertNoStray()
+  const stored = async (): Promise<number> => Number((await admin.query("SELECT count(*) FILTER (WHERE print_id IS NOT NULL) AS n FROM user_inventory_items WHERE user_id = $1", [user])).rows[0].n)
+  if (res.ok) {
+    outcomes.push(`mariadb: success (attempts ${res.value.attempts as number})`)
+    assert.equal(res.value.rows.written, mapped, 'every mapped product written: no lookup answered "unmapped" for a failure')
+    assert.equal(await stored(), mapped)
+  } else {
+    outcomes.push(`mariadb: clean ${res.error?.code}`)
+    assert.equal(res.error?.code, 'BRX_ERR_CATALOG_UNAVAILABLE', `${res.error?.code}: ${res.error?.message}`)
+    assert.equal(await stored(), 0, 'a failed first sync writes nothing')
+  }
+  const next = await e.sync({ input: file, userId: user })
+  assert.equal(next.rows.written, mapped, 'the same engine maps everything once MariaDB is back')
+  assert.equal(await stored(), mapped)
+  assertNoStray()
+})
+
+test('no uncaught exception or unhandled rejection anywhere in this file', () => {
+  assertNoStray()
 })

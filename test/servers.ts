@@ -115,7 +115,8 @@ function childrenOf (pid: number): number[] {
 
 function alive (pid: number | undefined): boolean {
   if (pid === undefined) return false
-  try { process.kill(pid, 0); return true } catch { return false }
+  // A zombie (exited, parent gone, not yet reaped by an init that may never reap it) is dead.
+  try { return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')) } catch { return false }
 }
 
 async function waitGone (pid: number | undefined, timeoutMs: number): Promise<void> {
@@ -218,7 +219,7 @@ async function childServer (kind: 'mariadb' | 'redis', dir: string, port: number
     const gone = new Promise(resolve => c.once('exit', resolve))
     if (frozen) { c.kill('SIGCONT'); frozen = false }
     c.kill(sig)
-    await Promise.race([gone, sleep(20_000)])
+    await Promise.race([gone, sleep(20_000, undefined, { ref: false })])
   }
   const stop = async (): Promise<void> => { await waitExit(child, 'SIGTERM'); child = undefined }
   const kill = async (): Promise<void> => { await waitExit(child, 'SIGKILL'); child = undefined }
