@@ -125,6 +125,18 @@ async function syncDuringRestart (e: Engine, user: string, trigger: () => Promis
   return await within(RETRY_MAX_MS + 15_000, 'the sync', p)
 }
 
+// Regression: restarted as soon as the control connection's COPY starts, while the second writer's
+// connection is still being opened. pg-pool handed that client out with no 'error' listener, and a
+// 57P01 read in the same chunk as its ReadyForQuery crashed the process (4 runs in 5, issue 14).
+test('PostgreSQL restart while the second COPY writer connects: no uncaught 57P01; retried success or clean BRX_ERR_DB_CONNECT', { timeout: 90_000 }, async () => {
+  const e = engineFor('copy-start')
+  const { user, old } = await userWithA(e)
+  const res = await syncDuringRestart(e, user, async () => {
+    await waitFor('the first COPY', async () => (await backends(admin, 'brx-sync:copy-start')).find(b => phaseOf(b.query) === 'copy'), 20_000, 1)
+  })
+  await assertSurvived('copy start', e, user, old, res)
+})
+
 test('PostgreSQL restart during COPY with two writers: retried success or clean BRX_ERR_DB_CONNECT, old or new', { timeout: 90_000 }, async () => {
   const e = engineFor('copy')
   const { user, old } = await userWithA(e)
