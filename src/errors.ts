@@ -14,7 +14,7 @@ export const ERROR_CODES = {
   BRX_ERR_DB_CONNECT: { exit: 4, summary: 'PostgreSQL cannot be reached or refused the connection.' },
   BRX_ERR_DB_SCHEMA: { exit: 4, summary: 'The target table or brx-sync\'s own tables are missing or do not match the dataset; run `brx-sync migrate`.' },
   BRX_ERR_DB_QUERY: { exit: 4, summary: 'PostgreSQL rejected a statement (after retries for transient errors). The transaction was rolled back.' },
-  BRX_ERR_DB_TIMEOUT: { exit: 4, summary: 'A statement or lock wait exceeded its timeout (statement_timeout / lock_timeout). The transaction was rolled back.' },
+  BRX_ERR_DB_TIMEOUT: { exit: 4, summary: 'A statement or lock wait exceeded its timeout (statement_timeout / lock_timeout), or the server did not answer within pgQueryTimeoutMs. The transaction was rolled back.' },
   BRX_ERR_SCOPE_BUSY: { exit: 5, summary: 'Another sync holds the same scope (e.g. the same user) and `lock: "fail"` was chosen, or the wait exceeded `lockTimeoutMs`.' },
   BRX_ERR_WIPE_GUARD: { exit: 5, summary: 'Mirror mode would delete more than `maxDeleteRatio` of the scope\'s rows; nothing was changed. Pass `allowMassDelete` to proceed.' },
   BRX_ERR_CATALOG_UNAVAILABLE: { exit: 6, summary: 'The blueprint catalog (MySQL or catalog file) cannot be read before or during mapping. Nothing is written.' },
