@@ -98,7 +98,8 @@ export function isTransient (err: unknown): boolean {
   if (e == null) return false
   const code = typeof e.pgCode === 'string' ? e.pgCode : typeof e.code === 'string' ? e.code : undefined
   if (code !== undefined && TRANSIENT_PG.has(code)) return true
-  if (typeof e.message === 'string' && /Connection terminated|terminating connection|not queryable|Connection ended/i.test(e.message)) return true
+  // 'timeout expired': pg's connect timeout (pgConnectTimeoutMs).
+  if (typeof e.message === 'string' && /Connection terminated|terminating connection|not queryable|Connection ended|^timeout expired$/i.test(e.message)) return true
   if (e.cause !== undefined && e.cause !== err) return isTransient(e.cause)
   return false
 }
@@ -117,7 +118,7 @@ export function fromPgError (err: unknown, what: string): SyncError {
   else if (typeof e?.message === 'string' && e.message.startsWith('Query read timeout')) kind = 'BRX_ERR_DB_TIMEOUT'
   else if (code === '42P01' || code === '42703' || code === '3F000') kind = 'BRX_ERR_DB_SCHEMA'
   else if (code !== undefined && (code.startsWith('08') || code.startsWith('57P') || code.startsWith('28') || code === '3D000' || SOCKET_CODES.has(code))) kind = 'BRX_ERR_DB_CONNECT'
-  else if (typeof e?.message === 'string' && /Connection terminated|not queryable|Connection ended/i.test(e.message)) kind = 'BRX_ERR_DB_CONNECT'
+  else if (typeof e?.message === 'string' && /Connection terminated|not queryable|Connection ended|^timeout expired$/i.test(e.message)) kind = 'BRX_ERR_DB_CONNECT'
   return new SyncError(kind, `${what} failed: ${redact(e?.message ?? String(err))}`, { cause: err })
 }
 

@@ -154,7 +154,7 @@ export function toSyncError (err: unknown): SyncError {
   const e = err as { code?: unknown, name?: unknown, message?: unknown }
   if (e?.name === 'AbortError') return new SyncError('BRX_ERR_CANCELLED', 'The sync was cancelled.', { cause: err })
   if (typeof e?.code === 'string' && (/^[0-9A-Z]{5}$/.test(e.code) || /^E(CONN|PIPE|TIMEDOUT|HOSTUNREACH|NETUNREACH|NOTFOUND|AI_)/.test(e.code))) return fromPgError(err, 'A database operation')
-  if (typeof e?.message === 'string' && /Connection terminated|connect|Query read timeout/i.test(e.message)) return fromPgError(err, 'A database operation')
+  if (typeof e?.message === 'string' && /Connection terminated|connect|Query read timeout|^timeout expired$/i.test(e.message)) return fromPgError(err, 'A database operation')
   return new SyncError('BRX_ERR_INTERNAL', `Unexpected failure: ${redact(String(e?.message ?? err))}`, { cause: err })
 }
 

@@ -30,11 +30,17 @@ export interface PgConnectionOptions {
 
 /** A pg.Pool whose every client has an 'error' listener from its creation; the pool itself too. */
 export function createPgPool (o: PgConnectionOptions, logger: Logger): pg.Pool {
+  const connectTimeoutMs = o.connectTimeoutMs
+  // The bound goes on the client, not the pool: pg-pool's connectionTimeoutMillis also bounds the
+  // wait for a free pooled client, which concurrent syncs of one engine legitimately do for long.
+  class BoundedClient extends pg.Client {
+    constructor (config?: pg.ClientConfig) { super({ ...config, connectionTimeoutMillis: connectTimeoutMs }) }
+  }
   const pool = new pg.Pool({
     connectionString: o.connectionString,
     max: o.max,
     application_name: o.applicationName,
-    connectionTimeoutMillis: o.connectTimeoutMs,
+    Client: BoundedClient as unknown as new () => pg.ClientBase,
     query_timeout: o.queryTimeoutMs > 0 ? o.queryTimeoutMs : undefined,
     // Detects a peer host that vanished (not a stopped process: its kernel still answers).
     keepAlive: true,
