@@ -1,54 +1,74 @@
 import path from 'node:path'
-import pg from 'pg'
-import pino, { type Logger } from 'pino'
+import pino from 'pino'
 import Piscina from 'piscina'
-import { fromPgError } from './errors'
-import { createResolver, type BlueprintResolver } from './map'
-import { createPgPool, guardPool, type PgConnectionOptions } from './db/connections'
+import { openPool, type OpenPoolOptions } from './db/connections'
 import { applyMigrations } from './db/migrate'
-import { connectionFromEnv, defaults, validateEngineOptions, type EngineOptions, type SyncOptions } from './options'
+import { fromPgError } from './errors'
+import { createResolver } from './map'
+import { connectionFromEnv, fillEngineOptions, splitOptions, type EngineOptions, type FilledEngineOptions, type SyncOptions } from './options'
 import type { SyncReport } from './report/types'
-import { runSync } from './sync'
+import { runSync } from './sync/orchestrator'
+import type { EngineHandles } from './sync/run'
+
+/** What a host may watch: connections and queues, never the handles themselves. */
+export interface EngineStats {
+  pg: { total: number, idle: number, inUse: number, waiting: number, max: number }
+  /** Partitions waiting for a worker thread. */
+  queuedPartitions: number
+  workers: number
+  activeSyncs: number
+}
+
+// The handles, for the orchestrator and tests only: not reachable from an Engine instance.
+const internals = new WeakMap<Engine, EngineHandles>()
 
 /**
  * What every sync of one process shares: the pg pool, the worker threads,
  * the blueprint resolver (its LRU and MySQL pool). A host that runs many
  * syncs (one per seller) creates one engine; its bounds hold whatever the
- * number of concurrent syncs.
+ * number of concurrent syncs. Its pools and options (connection strings)
+ * are private: `JSON.stringify(engine)` shows nothing of them.
  */
 export class Engine {
-  readonly pgPool: pg.Pool
-  readonly piscina: Piscina
-  readonly resolver: BlueprintResolver
-  readonly logger: Logger
-  readonly settings: Required<Pick<EngineOptions, 'workers' | 'writers' | 'partitionBytes' | 'maxInFlight' | 'pgPoolSize'>>
-  private readonly ownPool: boolean
-  private closed = false
+  #handles: EngineHandles
+  #ownPool: boolean
+  #closed = false
+  #active = 0
 
-  constructor (readonly options: EngineOptions = {}) {
-    validateEngineOptions(options)
-    this.logger = options.logger ?? pino({ level: 'silent' })
-    this.settings = {
-      workers: options.workers ?? defaults.workers,
-      writers: options.writers ?? defaults.writers,
-      partitionBytes: options.partitionBytes ?? defaults.partitionBytes,
-      maxInFlight: options.maxInFlight ?? defaults.maxInFlight,
-      pgPoolSize: options.pgPoolSize ?? defaults.pgPoolSize,
-    }
-    this.ownPool = options.pgPool === undefined
-    this.pgPool = options.pgPool !== undefined ? guardPool(options.pgPool, this.logger) : createPgPool(pgConnectionOptions(options, this.settings.pgPoolSize, 'brx-sync'), this.logger)
-    this.piscina = new Piscina({
+  constructor (options: EngineOptions = {}) {
+    const settings = fillEngineOptions(options)
+    const logger = settings.logger ?? pino({ level: 'silent' })
+    this.#ownPool = settings.pgPool === null
+    const pool = openPool({ ...poolOptions(settings, options), max: settings.pgPoolSize, logger })
+    const piscina = new Piscina({
       filename: path.resolve(__dirname, '../workers/transform.js'),
-      minThreads: this.settings.workers,
-      maxThreads: this.settings.workers,
+      minThreads: settings.workers,
+      maxThreads: settings.workers,
       idleTimeout: 30_000,
-      workerData: { nice: options.workerNice ?? defaults.workerNice },
+      workerData: { nice: settings.workerNice },
     })
-    this.resolver = createResolver(options.mapping, this.logger)
+    this.#handles = { pool, piscina, resolver: createResolver(settings.mapping, logger), logger, settings }
+    internals.set(this, this.#handles)
   }
 
+  /** One sync through this engine's pools. Engine-level options (databaseUrl, workers, mapping, ...) are refused. */
   async sync (options: SyncOptions): Promise<SyncReport> {
-    return await runSync(this, options)
+    this.#active++
+    try {
+      return await runSync(this.#handles, options)
+    } finally {
+      this.#active--
+    }
+  }
+
+  stats (): EngineStats {
+    const { pool, piscina, settings } = this.#handles
+    return {
+      pg: { total: pool.totalCount, idle: pool.idleCount, inUse: pool.totalCount - pool.idleCount, waiting: pool.waitingCount, max: settings.pgPoolSize },
+      queuedPartitions: piscina.queueSize,
+      workers: settings.workers,
+      activeSyncs: this.#active,
+    }
   }
 
   /**
@@ -57,57 +77,68 @@ export class Engine {
    * print ids as changes. (A one-shot `sync()` always starts cold.)
    */
   clearMappingCache (): void {
-    this.resolver.clearCache()
+    this.#handles.resolver.clearCache()
   }
 
   async migrate (): Promise<string[]> {
-    return await applyMigrations(this.pgPool)
+    try {
+      return await applyMigrations(this.#handles.pool)
+    } catch (err) {
+      throw fromPgError(err, 'Applying the schema')
+    }
   }
 
   async close (): Promise<void> {
-    if (this.closed) return
-    this.closed = true
+    if (this.#closed) return
+    this.#closed = true
+    const { piscina, resolver, pool } = this.#handles
     await Promise.allSettled([
-      this.piscina.destroy(),
-      this.resolver.close(),
-      this.ownPool ? this.pgPool.end() : Promise.resolve(),
+      piscina.destroy(),
+      resolver.close(),
+      this.#ownPool ? pool.end() : Promise.resolve(),
     ])
+  }
+
+  toJSON (): Record<string, unknown> {
+    return { stats: this.stats() }
   }
 }
 
-function pgConnectionOptions (o: EngineOptions, max: number, applicationName: string): PgConnectionOptions {
-  return {
-    connectionString: connectionFromEnv(o),
-    max,
-    applicationName,
-    connectTimeoutMs: o.pgConnectTimeoutMs ?? defaults.pgConnectTimeoutMs,
-    queryTimeoutMs: o.pgQueryTimeoutMs ?? defaults.pgQueryTimeoutMs,
-  }
+/** The engine's handles. Not part of the public API (src/index.ts does not export it): for tests and tools. */
+export function engineInternals (engine: Engine): EngineHandles {
+  const h = internals.get(engine)
+  if (h === undefined) throw new TypeError('not an Engine')
+  return h
+}
+
+function poolOptions (settings: FilledEngineOptions, options: EngineOptions): Pick<OpenPoolOptions, 'pool' | 'connectionString' | 'connectTimeoutMs' | 'queryTimeoutMs'> {
+  return { pool: settings.pgPool, connectionString: connectionFromEnv(options), connectTimeoutMs: settings.pgConnectTimeoutMs, queryTimeoutMs: settings.pgQueryTimeoutMs }
 }
 
 export function createEngine (options: EngineOptions = {}): Engine {
   return new Engine(options)
 }
 
-/** One-shot: an engine for this sync only, closed afterwards. */
+/** One-shot: an engine for this sync only, closed afterwards. Takes engine and sync options alike. */
 export async function sync (options: SyncOptions): Promise<SyncReport> {
-  const engine = new Engine(options)
+  const split = splitOptions(options)
+  // Per-sync tuning also sizes the one-shot engine (its defaults would otherwise apply).
+  const engine = new Engine({ ...split.engine, writers: options.writers, partitionBytes: options.partitionBytes, maxInFlight: options.maxInFlight })
   try {
-    return await engine.sync(options)
+    return await engine.sync(split.sync)
   } finally {
     await engine.close()
   }
 }
 
 export async function migrate (options: EngineOptions = {}): Promise<string[]> {
-  validateEngineOptions(options)
-  const logger = options.logger ?? pino({ level: 'silent' })
-  const pool = options.pgPool !== undefined ? guardPool(options.pgPool, logger) : createPgPool(pgConnectionOptions(options, 1, 'brx-sync-migrate'), logger)
+  const settings = fillEngineOptions(options)
+  const pool = openPool({ ...poolOptions(settings, options), max: 1, applicationName: 'brx-sync-migrate', logger: settings.logger ?? pino({ level: 'silent' }) })
   try {
     return await applyMigrations(pool)
   } catch (err) {
     throw fromPgError(err, 'Applying the schema')
   } finally {
-    if (options.pgPool === undefined) await pool.end()
+    if (settings.pgPool === null) await pool.end()
   }
 }

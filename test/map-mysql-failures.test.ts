@@ -85,8 +85,7 @@ test('a lookup past lookupTimeoutMs fails with BRX_ERR_CATALOG_TIMEOUT and cache
     const t0 = Date.now()
     await assert.rejects(r.resolve(Int32Array.of(1, 2, 3), newMappingStats()), (e: any) => {
       assert.equal(e.code, 'BRX_ERR_CATALOG_TIMEOUT')
-      // The database is the one BRX_TEST_MYSQL_URL names (each worktree has its own).
-      assert.ok(e.message.startsWith(`The lookup of 3 blueprints at MySQL at 127.0.0.1:3306/${new URL(MYSQL_URL).pathname.slice(1)} exceeded mapping.lookupTimeoutMs (300 ms)`), e.message)
+      assert.ok(e.message.includes(`The lookup of 3 blueprints at MySQL at 127.0.0.1:3306${new URL(MYSQL_URL).pathname} exceeded mapping.lookupTimeoutMs (300 ms)`), e.message)
       return true
     })
     assert.ok(Date.now() - t0 < 1500, `took ${Date.now() - t0} ms`)

@@ -1,9 +1,9 @@
-import { parseArgs } from 'node:util'
 import pino from 'pino'
 import { sync } from '../engine'
 import { ERROR_CODES, SyncError } from '../errors'
 import type { MappingOptions, SyncOptions } from '../options'
 import type { SyncReport } from '../report/types'
+import { numberFlag, str, UsageError, type Command, type Io, type Values } from './command'
 import { formatReport } from './format'
 
 export const syncUsage = `Usage: brx-sync sync --input FILE|- --user UUID [options]
@@ -12,7 +12,9 @@ Mirrors a CardTrader /products/export (JSON array or NDJSON, optionally .gz)
 into PostgreSQL user_inventory_items for one user.
 
   --input FILE|-            the export; '-' reads stdin; '.gz' is gunzipped
-  --user UUID               the user whose inventory this is (the sync's scope)
+  --user UUID               the user whose inventory this is (shorthand of --scope user_id=UUID)
+  --scope COL=VALUE         a scope column's value (repeatable)
+  --dataset NAME            a preset (default cardtrader-inventory)
   --mode mirror|upsert      mirror (default) deletes the user's rows missing from the export
   --format auto|json|ndjson default auto (from the first byte)
   --rejects FILE            write rejected/unmapped/excluded records here (NDJSON)
@@ -34,54 +36,81 @@ into PostgreSQL user_inventory_items for one user.
 Exit codes: 0 success; ${[...new Set(Object.values(ERROR_CODES).map(e => e.exit))].sort((a, b) => a - b).join(', ')} on failure (see README "Error codes").
 `
 
-const intOpt = (v: unknown, name: string): number | undefined => {
-  if (v === undefined) return undefined
-  const n = Number(v)
-  if (!Number.isFinite(n)) throw new SyncError('BRX_ERR_OPTIONS_INVALID', `--${name} must be a number, got "${String(v)}".`, { option: name })
-  return n
+const options: Command['options'] = {
+  input: { type: 'string', short: 'i' },
+  user: { type: 'string', short: 'u' },
+  scope: { type: 'string', multiple: true },
+  dataset: { type: 'string' },
+  mode: { type: 'string' },
+  format: { type: 'string' },
+  rejects: { type: 'string' },
+  json: { type: 'boolean' },
+  'database-url': { type: 'string' },
+  'mysql-url': { type: 'string' },
+  'catalog-file': { type: 'string' },
+  'no-mapping': { type: 'boolean' },
+  unmapped: { type: 'string' },
+  exclude: { type: 'string' },
+  'max-delete-ratio': { type: 'string' },
+  'allow-mass-delete': { type: 'boolean' },
+  lock: { type: 'string' },
+  'lock-timeout-ms': { type: 'string' },
+  'statement-timeout-ms': { type: 'string' },
+  workers: { type: 'string' },
+  writers: { type: 'string' },
+  'partition-bytes': { type: 'string' },
+  'log-level': { type: 'string' },
 }
 
-export async function syncCommand (argv: string[]): Promise<number> {
-  let v: Record<string, string | boolean | undefined>
-  try {
-    v = parseArgs({
-      args: argv,
-      strict: true,
-      options: {
-        help: { type: 'boolean', short: 'h' },
-        input: { type: 'string', short: 'i' },
-        user: { type: 'string', short: 'u' },
-        mode: { type: 'string' },
-        format: { type: 'string' },
-        rejects: { type: 'string' },
-        json: { type: 'boolean' },
-        'database-url': { type: 'string' },
-        'mysql-url': { type: 'string' },
-        'catalog-file': { type: 'string' },
-        'no-mapping': { type: 'boolean' },
-        unmapped: { type: 'string' },
-        exclude: { type: 'string' },
-        'max-delete-ratio': { type: 'string' },
-        'allow-mass-delete': { type: 'boolean' },
-        lock: { type: 'string' },
-        'lock-timeout-ms': { type: 'string' },
-        'statement-timeout-ms': { type: 'string' },
-        workers: { type: 'string' },
-        writers: { type: 'string' },
-        'partition-bytes': { type: 'string' },
-        'log-level': { type: 'string' },
-      },
-    }).values
-  } catch (err) {
-    process.stderr.write(`brx-sync sync: ${(err as Error).message}\n\n${syncUsage}`)
-    return 2
+function mappingOf (v: Values): MappingOptions {
+  const mapping: MappingOptions = {}
+  if (v['no-mapping'] === true) mapping.source = 'none'
+  else if (v['catalog-file'] !== undefined) { mapping.source = 'file'; mapping.catalogFile = str(v['catalog-file']) }
+  else if (v['mysql-url'] !== undefined) { mapping.source = 'mysql'; mapping.mysqlUrl = str(v['mysql-url']) }
+  if (v.unmapped !== undefined) mapping.unmapped = v.unmapped as 'skip' | 'keep'
+  if (v.exclude !== undefined) mapping.exclude = String(v.exclude).split(',').map(s => s.trim()).filter(Boolean)
+  return mapping
+}
+
+/** --scope col=value, repeatable; --user is the preset's shorthand and stays a separate option. */
+function scopeOf (pairs: unknown): Record<string, string> | undefined {
+  if (!Array.isArray(pairs) || pairs.length === 0) return undefined
+  const scope: Record<string, string> = {}
+  for (const p of pairs as string[]) {
+    const i = p.indexOf('=')
+    if (i <= 0) throw new UsageError(`--scope must be COLUMN=VALUE, got "${p}".`)
+    scope[p.slice(0, i)] = p.slice(i + 1)
   }
-  if (v.help === true) { process.stdout.write(syncUsage); return 0 }
-  if (v.input === undefined || v.user === undefined) {
-    process.stderr.write(`brx-sync sync: --input and --user are required.\n\n${syncUsage}`)
-    return 2
+  return scope
+}
+
+function optionsOf (v: Values, signal: AbortSignal, logger: SyncOptions['logger']): SyncOptions {
+  return {
+    input: v.input as string,
+    userId: str(v.user),
+    scope: scopeOf((v as Record<string, unknown>).scope),
+    dataset: str(v.dataset),
+    mode: v.mode as SyncOptions['mode'],
+    format: v.format as SyncOptions['format'],
+    rejectsFile: str(v.rejects),
+    databaseUrl: str(v['database-url']),
+    mapping: mappingOf(v),
+    maxDeleteRatio: numberFlag(v['max-delete-ratio'], 'max-delete-ratio'),
+    allowMassDelete: v['allow-mass-delete'] === true,
+    lock: v.lock as SyncOptions['lock'],
+    lockTimeoutMs: numberFlag(v['lock-timeout-ms'], 'lock-timeout-ms'),
+    statementTimeoutMs: numberFlag(v['statement-timeout-ms'], 'statement-timeout-ms'),
+    workers: numberFlag(v.workers, 'workers'),
+    writers: numberFlag(v.writers, 'writers'),
+    partitionBytes: numberFlag(v['partition-bytes'], 'partition-bytes'),
+    signal,
+    logger,
   }
-  const logger = pino({ level: (v['log-level'] as string | undefined) ?? 'info', base: { cmd: 'sync' } }, pino.destination(2))
+}
+
+async function run (v: Values, _positionals: string[], io: Io): Promise<number> {
+  if (v.input === undefined || (v.user === undefined && (v as Record<string, unknown>).scope === undefined)) throw new UsageError('--input and --user (or --scope) are required.')
+  const logger = pino({ level: str(v['log-level']) ?? 'info', base: { cmd: 'sync' } }, pino.destination(2))
   const controller = new AbortController()
   const onSignal = (sig: string): void => {
     logger.warn({ signal: sig }, 'cancelling')
@@ -90,41 +119,19 @@ export async function syncCommand (argv: string[]): Promise<number> {
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
   try {
-    const mapping: MappingOptions = {}
-    if (v['no-mapping'] === true) mapping.source = 'none'
-    else if (v['catalog-file'] !== undefined) { mapping.source = 'file'; mapping.catalogFile = v['catalog-file'] as string }
-    else if (v['mysql-url'] !== undefined) { mapping.source = 'mysql'; mapping.mysqlUrl = v['mysql-url'] as string }
-    if (v.unmapped !== undefined) mapping.unmapped = v.unmapped as 'skip' | 'keep'
-    if (v.exclude !== undefined) mapping.exclude = (v.exclude as string).split(',').map(s => s.trim()).filter(Boolean)
-    const options: SyncOptions = {
-      input: v.input as string,
-      userId: v.user as string,
-      mode: v.mode as SyncOptions['mode'],
-      format: v.format as SyncOptions['format'],
-      rejectsFile: v.rejects as string | undefined,
-      databaseUrl: v['database-url'] as string | undefined,
-      mapping,
-      maxDeleteRatio: intOpt(v['max-delete-ratio'], 'max-delete-ratio'),
-      allowMassDelete: v['allow-mass-delete'] === true,
-      lock: v.lock as SyncOptions['lock'],
-      lockTimeoutMs: intOpt(v['lock-timeout-ms'], 'lock-timeout-ms'),
-      statementTimeoutMs: intOpt(v['statement-timeout-ms'], 'statement-timeout-ms'),
-      workers: intOpt(v.workers, 'workers'),
-      writers: intOpt(v.writers, 'writers'),
-      partitionBytes: intOpt(v['partition-bytes'], 'partition-bytes'),
-      signal: controller.signal,
-      logger,
-    }
+    const options = optionsOf(v, controller.signal, logger)
     const report: SyncReport = await sync(options)
-    process.stdout.write(v.json === true ? JSON.stringify(report, null, 2) + '\n' : formatReport(report))
+    io.out(v.json === true ? JSON.stringify(report, null, 2) + '\n' : formatReport(report))
     return 0
   } catch (err) {
+    if (err instanceof UsageError) throw err
     const e = err instanceof SyncError ? err : new SyncError('BRX_ERR_INTERNAL', String((err as Error)?.message ?? err), { cause: err })
-    if (v.json === true) process.stdout.write(JSON.stringify({ error: e.toJSON() }, null, 2) + '\n')
-    process.stderr.write(`brx-sync sync: ${e.code}: ${e.message}\n`)
-    return e.exitCode
+    if (v.json === true) io.out(JSON.stringify({ error: e.toJSON() }, null, 2) + '\n')
+    throw e
   } finally {
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
   }
 }
+
+export const syncCommand: Command = { name: 'sync', summary: 'mirror an export into PostgreSQL', usage: syncUsage, options, run }

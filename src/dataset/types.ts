@@ -19,6 +19,8 @@ export interface MappingSpec {
   from: string
   /** Columns receiving the internal id (int4) and the catalog table it came from (text). */
   to: [idColumn: string, tableColumn: string]
+  /** Reject reason listed for a record whose id maps nowhere (default 'unmapped'). */
+  unmappedReason?: string
 }
 
 export interface DatasetSpec {
@@ -38,6 +40,8 @@ export interface DatasetSpec {
   /** Timestamp columns maintained by the merge (null to disable). */
   createdAt?: string | null
   updatedAt?: string | null
+  /** Option names that are shorthands of a scope column, e.g. { userId: 'user_id' }. */
+  scopeAlias?: Record<string, string>
   /** Optional mapping of an external id to an internal one (blueprint -> print). */
   mapping?: MappingSpec
 }

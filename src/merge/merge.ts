@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import { pipeline } from 'node:stream/promises'
 import type pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
-import { SyncError } from '../errors'
+import { SyncError, cancelledError } from '../errors'
 import type { MergeSql } from './sql'
 
 export interface MergeInput {
@@ -35,7 +35,7 @@ export interface MergeCounts {
 }
 
 function checkAbort (signal: AbortSignal | undefined): void {
-  if (signal?.aborted === true) throw new SyncError('BRX_ERR_CANCELLED', 'The sync was cancelled during the merge; nothing was committed.')
+  if (signal?.aborted === true) throw cancelledError('during the merge; nothing was committed')
 }
 
 /** Records the run (inside the transaction), drops staging if any, and commits — unless cancelled meanwhile. */

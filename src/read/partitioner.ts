@@ -32,8 +32,6 @@ export class Partitioner {
     this.scanner = new RecordScanner(format, (s, e) => this.onRecord(s, e), 256 << 20, name)
   }
 
-  get format (): InputFormat | null { return this.scanner.format }
-
   push (chunk: Buffer): void {
     this.chunks.push(chunk)
     this.scanner.scan(chunk)

@@ -54,7 +54,7 @@ export interface SyncReport {
 
 export interface Progress {
   runId: string
-  phase: 'lock' | 'load' | 'merge' | 'done'
+  phase: 'load' | 'done'
   rowsRead: number
   rowsWritten: number
   bytesRead: number

@@ -138,7 +138,7 @@ export async function transformPartition (task: TransformTask, resolve?: Resolve
       if (kind === 0) {
         unmapped++
         if (task.unmapped === 'keep') { keep[j] = 1; continue }
-        reject(rowNos[j], 'unmapped_blueprint', `${mapping.from} ${String(r[from])} maps to no catalog entry.`, recs[j], false)
+        reject(rowNos[j], mapping.unmappedReason ?? 'unmapped', `${mapping.from} ${String(r[from])} maps to no catalog entry.`, recs[j], false)
         continue
       }
       if (ans.excluded[kind] === 1) {
