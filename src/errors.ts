@@ -120,8 +120,15 @@ const RETRY_PG = new Set([
 /** Node socket errors: the database is unreachable (ENOENT and friends are local files, not the database). */
 const SOCKET_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN'])
 
-/** pg's own messages for a connection that died under it (it sets no code on them). */
-const LOST_MESSAGE = /Connection terminated|terminating connection|not queryable|Connection ended/i
+/**
+ * pg's own messages for a connection that died under it (it sets no code on
+ * them), and its connect timeout's 'timeout expired' (pgConnectTimeoutMs): a
+ * server that did not accept a connection in time is one we cannot reach.
+ */
+const LOST_MESSAGE = /Connection terminated|terminating connection|not queryable|Connection ended|^timeout expired$/i
+
+/** pg's client-side query_timeout (pgQueryTimeoutMs): the server did not answer at all. */
+const QUERY_READ_TIMEOUT = /^Query read timeout/
 
 function codeOf (e: { code?: unknown, pgCode?: unknown, sysCode?: unknown }): string | undefined {
   for (const c of [e.pgCode, e.sysCode, e.code]) if (typeof c === 'string' && !c.startsWith('BRX_')) return c
@@ -158,7 +165,7 @@ export function fromPgError (err: unknown, what: string): SyncError {
   const e = err as { code?: string, message?: string }
   const code = e?.code
   let kind: ErrorCode = 'BRX_ERR_DB_QUERY'
-  if (code === '57014' || code === '55P03') kind = 'BRX_ERR_DB_TIMEOUT'
+  if (code === '57014' || code === '55P03' || (typeof e?.message === 'string' && QUERY_READ_TIMEOUT.test(e.message))) kind = 'BRX_ERR_DB_TIMEOUT'
   else if (code === '42P01' || code === '42703' || code === '3F000') kind = 'BRX_ERR_DB_SCHEMA'
   else if (isConnectionLoss(err) || (code !== undefined && (code.startsWith('28') || code === '3D000'))) kind = 'BRX_ERR_DB_CONNECT'
   return new SyncError(kind, `${what} failed: ${redact(e?.message ?? String(err))}`, { cause: err })
@@ -169,7 +176,7 @@ export function toSyncError (err: unknown): SyncError {
   if (err instanceof SyncError) return err
   const e = err as { code?: unknown, name?: unknown, message?: unknown }
   if (e?.name === 'AbortError') return new SyncError('BRX_ERR_CANCELLED', cancelledError().message, { cause: err })
-  if ((typeof e?.code === 'string' && SQLSTATE.test(e.code)) || isConnectionLoss(err) || (typeof e?.message === 'string' && /connect/i.test(e.message))) return fromPgError(err, 'A database operation')
+  if ((typeof e?.code === 'string' && SQLSTATE.test(e.code)) || isConnectionLoss(err) || (typeof e?.message === 'string' && (/connect/i.test(e.message) || QUERY_READ_TIMEOUT.test(e.message)))) return fromPgError(err, 'A database operation')
   return syncError('BRX_ERR_INTERNAL', [redact(String(e?.message ?? err))], { cause: err })
 }
 

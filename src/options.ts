@@ -45,6 +45,10 @@ export interface EngineOptions {
   pgPool?: pg.Pool
   /** Max PostgreSQL connections for the whole engine. */
   pgPoolSize?: number
+  /** Bound on opening a PostgreSQL connection (a frozen or unreachable server), ms; 0 = none. */
+  pgConnectTimeoutMs?: number
+  /** Client-side bound on any one statement, COPY included: a frozen server cannot enforce statement_timeout. ms; 0 = none. */
+  pgQueryTimeoutMs?: number
   /** Worker threads. */
   workers?: number
   /** Niceness of the worker threads (0-19; Linux applies it per thread). 0 leaves them at the host's priority. */
@@ -102,6 +106,8 @@ const cpus = Math.max(1, os.availableParallelism?.() ?? os.cpus().length)
 
 export const defaults = {
   pgPoolSize: 10,
+  pgConnectTimeoutMs: 10_000,
+  pgQueryTimeoutMs: 600_000,
   workers: cpus,
   writers: Math.min(2, cpus),
   workerNice: 10,
@@ -144,12 +150,14 @@ function oneOf (o: Record<string, unknown>, k: string, values: readonly unknown[
 }
 
 /** Options that configure the engine (pools, threads, caches): refused by engine.sync(), which cannot apply them. */
-export const ENGINE_ONLY_OPTIONS = ['databaseUrl', 'pgPool', 'pgPoolSize', 'workers', 'workerNice', 'mapping', 'logger'] as const
+export const ENGINE_ONLY_OPTIONS = ['databaseUrl', 'pgPool', 'pgPoolSize', 'pgConnectTimeoutMs', 'pgQueryTimeoutMs', 'workers', 'workerNice', 'mapping', 'logger'] as const
 
 /** EngineOptions with every default applied, checked once. `partitionBytes` null: adapt to the input. */
 export interface FilledEngineOptions {
   pgPool: pg.Pool | null
   pgPoolSize: number
+  pgConnectTimeoutMs: number
+  pgQueryTimeoutMs: number
   workers: number
   workerNice: number
   writers: number
@@ -169,6 +177,10 @@ export function validateEngineOptions (o: EngineOptions): void {
     // Never echo the value: it may hold a password.
     if (!/^postgres(ql)?:\/\//i.test(o.databaseUrl)) fail('databaseUrl', 'must be a postgres:// or postgresql:// URL.')
     try { new URL(o.databaseUrl) } catch { fail('databaseUrl', 'is not a valid URL (special characters in the password must be percent-encoded).') }
+  }
+  for (const k of ['pgConnectTimeoutMs', 'pgQueryTimeoutMs'] as const) {
+    const v = o[k]
+    if (v !== undefined && !(Number.isInteger(v) && v >= 0)) fail(k, `must be an integer >= 0 (milliseconds, 0 for none), got ${JSON.stringify(v)}.`)
   }
   if (o.workerNice !== undefined && !(Number.isInteger(o.workerNice) && o.workerNice >= 0 && o.workerNice <= 19)) fail('workerNice', `must be an integer from 0 to 19, got ${JSON.stringify(o.workerNice)}.`)
   if (o.partitionBytes !== undefined && o.partitionBytes > 256 << 20) fail('partitionBytes', 'must be at most 256 MiB.')
@@ -192,6 +204,8 @@ export function fillEngineOptions (o: EngineOptions): FilledEngineOptions {
   return {
     pgPool: o.pgPool ?? null,
     pgPoolSize: o.pgPoolSize ?? defaults.pgPoolSize,
+    pgConnectTimeoutMs: o.pgConnectTimeoutMs ?? defaults.pgConnectTimeoutMs,
+    pgQueryTimeoutMs: o.pgQueryTimeoutMs ?? defaults.pgQueryTimeoutMs,
     workers: o.workers ?? defaults.workers,
     workerNice: o.workerNice ?? defaults.workerNice,
     writers: o.writers ?? defaults.writers,

@@ -1,7 +1,7 @@
 import type pg from 'pg'
 import pino from 'pino'
 import { openPool } from '../db/connections'
-import { connectionFromEnv } from '../options'
+import { connectionFromEnv, defaults } from '../options'
 import { fromPgError } from '../errors'
 import type { JobsConnection } from './config'
 
@@ -35,7 +35,7 @@ const RUN_BY_ID = 'SELECT id, status, progress, error_code, started_at, finished
 const RUN_OF_SCOPE = "SELECT id, status, progress, error_code, started_at, finished_at FROM sync_runs WHERE scope = $1::jsonb AND dataset = $2 AND status = 'running' ORDER BY started_at DESC LIMIT 1"
 
 export async function jobStatus (jobId: string, c: JobsConnection & { pgPool?: pg.Pool } = {}): Promise<JobStatus | null> {
-  const pool = openPool({ pool: c.pgPool ?? null, connectionString: connectionFromEnv(c), max: 1, logger: c.logger ?? pino({ level: 'silent' }) })
+  const pool = openPool({ pool: c.pgPool ?? null, connectionString: connectionFromEnv(c), max: 1, logger: c.logger ?? pino({ level: 'silent' }), connectTimeoutMs: defaults.pgConnectTimeoutMs, queryTimeoutMs: defaults.pgQueryTimeoutMs })
   try {
     const { rows } = await pool.query(JOB_SQL(c.schema ?? 'pgboss'), [jobId])
     if (rows.length === 0) return null
