@@ -21,6 +21,11 @@ export const ERROR_CODES = {
   BRX_ERR_CATALOG_TIMEOUT: { exit: 6, summary: 'A catalog lookup exceeded `mapping.lookupTimeoutMs`. Nothing is written.' },
   BRX_ERR_WORKER_FAILED: { exit: 7, summary: 'A worker thread crashed or returned something unexpected. Nothing is written.' },
   BRX_ERR_LOCAL_IO: { exit: 8, summary: 'A local file brx-sync writes (the rejects file, the duplicate spill file in the temp directory) cannot be written. Nothing is written to the target.' },
+  BRX_ERR_SOURCE_AUTH: { exit: 9, summary: 'CardTrader rejected the token (HTTP 401/403). The token is never printed. Nothing is written.' },
+  BRX_ERR_SOURCE_REQUEST: { exit: 9, summary: 'CardTrader refused the request (HTTP 404, 422 or another 4xx); `detail` holds its `error_code`, the message its text. Nothing is written.' },
+  BRX_ERR_SOURCE_UNAVAILABLE: { exit: 9, summary: 'CardTrader kept answering 429 or 5xx, or could not be reached or timed out, until the retries (attempts and time) ran out. Nothing is written.' },
+  BRX_ERR_SOURCE_NOT_JSON: { exit: 9, summary: 'CardTrader (or a proxy in front of it) answered with HTML or another non-JSON body instead of an export. Nothing is written.' },
+  BRX_ERR_SOURCE_INTERRUPTED: { exit: 9, summary: 'The export broke mid-body (reset, truncated, idle timeout, no closing bracket); the whole fetch was restarted until the sync\'s retries ran out. Nothing is written or deleted.' },
   BRX_ERR_CANCELLED: { exit: 130, summary: 'The sync was cancelled (AbortSignal, SIGINT or SIGTERM). COPY aborted, transaction rolled back, staging dropped.' },
   BRX_ERR_ABANDONED: { exit: 70, summary: 'Stored in sync_runs.error_code, never thrown: a run found still "running" whose process died (its scope lock was free). The next sync of the scope marks it failed and drops its staging table.' },
   BRX_ERR_INTERNAL: { exit: 70, summary: 'A bug in brx-sync. Please report it with the log.' },
@@ -96,6 +101,7 @@ const TRANSIENT_PG = new Set([
 export function isTransient (err: unknown): boolean {
   const e = err as { code?: unknown, pgCode?: unknown, cause?: unknown, message?: unknown }
   if (e == null) return false
+  if (err instanceof SyncError && err.code.startsWith('BRX_ERR_SOURCE_')) return err.code === 'BRX_ERR_SOURCE_INTERRUPTED'
   const code = typeof e.pgCode === 'string' ? e.pgCode : typeof e.code === 'string' ? e.code : undefined
   if (code !== undefined && TRANSIENT_PG.has(code)) return true
   if (typeof e.message === 'string' && /Connection terminated|terminating connection|not queryable|Connection ended/i.test(e.message)) return true

@@ -5,6 +5,7 @@ import type pg from 'pg'
 import { SyncError } from './errors'
 import type { DatasetSpec } from './dataset'
 import type { Progress } from './report/types'
+import { validateCardTraderOptions, type CardTraderOptions } from './source/cardtrader'
 
 /** A catalog table the blueprint mapping looks in, in priority order. */
 export interface CatalogTable {
@@ -58,8 +59,10 @@ export interface EngineOptions {
 }
 
 export interface SyncOptions extends EngineOptions {
-  /** A file path ('.gz' is gunzipped), '-' for stdin, or a readable stream of bytes. */
-  input: string | Readable
+  /** A file path ('.gz' is gunzipped), '-' for stdin, or a readable stream of bytes. Not with `source`. */
+  input?: string | Readable
+  /** Fetch the input instead: a CardTrader seller's export (README "Syncing from CardTrader"). */
+  source?: { cardtrader: CardTraderOptions }
   format?: 'auto' | 'json' | 'ndjson'
   gzip?: boolean | 'auto'
   /** A preset name or a dataset description. Default: 'cardtrader-inventory'. */
@@ -168,7 +171,10 @@ export function validateEngineOptions (o: EngineOptions): void {
 export function validateSyncOptions (o: SyncOptions): void {
   validateEngineOptions(o)
   const r = o as unknown as Record<string, unknown>
-  if (o.input === undefined || o.input === null || (typeof o.input !== 'string' && typeof (o.input as Readable).pipe !== 'function')) {
+  if (o.source !== undefined) {
+    if (o.input !== undefined) fail('input', 'must not be given together with options.source.')
+    validateCardTraderOptions(o.source)
+  } else if (o.input === undefined || o.input === null || (typeof o.input !== 'string' && typeof (o.input as Readable).pipe !== 'function')) {
     fail('input', 'must be a file path, "-" for stdin, or a readable stream.')
   }
   if (typeof o.input === 'string' && o.input.length === 0) fail('input', 'must not be empty.')

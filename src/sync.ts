@@ -24,6 +24,7 @@
  * for connections while holding one (no hold-and-wait deadlock).
  */
 import { randomUUID } from 'node:crypto'
+import type { Readable } from 'node:stream'
 import { MessageChannel } from 'node:worker_threads'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
@@ -40,6 +41,7 @@ import { defaults, validateSyncOptions, type SyncOptions } from './options'
 import { Partitioner, type Partition } from './read/partitioner'
 import { openSource, sourceError, type OpenedSource } from './read/source'
 import { RejectsFile } from './report/rejects'
+import { openCardTraderSource } from './source/cardtrader'
 import type { MappingReport, Progress, SyncReport } from './report/types'
 import { PROGRESS_SQL, SUCCEED_SQL, acquireScopeLock, dropStaging, failRun, insertRun, reapAbandoned, releaseScopeLock, scopeKey, stagingName } from './runs/runs'
 import type { MappingAnswer, TransformResult, TransformTask, TupleLayout } from './transform/partition'
@@ -88,7 +90,7 @@ export async function runSync (engine: Engine, options: SyncOptions): Promise<Sy
       return report
     } catch (err) {
       const e = toSyncError(err)
-      const reopenable = typeof options.input === 'string' && options.input !== '-'
+      const reopenable = (typeof options.input === 'string' && options.input !== '-') || options.source !== undefined
       const elapsed = performance.now() - t0
       if (isTransient(err) && reopenable && attempt <= retries && elapsed < retryMaxMs && options.signal?.aborted !== true) {
         // Exponential backoff with full jitter: concurrent syncs that failed together do not retry together.
@@ -183,7 +185,9 @@ async function attemptSync (engine: Engine, o: SyncOptions, r: Resolved, attempt
   let sink: Sink | null = null
   try {
     // The input first: a missing file fails before anything is locked, recorded or opened for COPY.
-    source = await openSource(o.input, o.gzip ?? defaults.gzip)
+    source = o.source !== undefined
+      ? await openCardTraderSource(o.source.cardtrader, { logger: r.log, signal })
+      : await openSource(o.input as string | Readable, o.gzip ?? defaults.gzip)
     await checkSchema(control, r.dataset)
     const tLock = performance.now()
     await acquireScopeLock(control, r.dataset.table, r.scopeJson, { wait: (o.lock ?? defaults.lock) === 'wait', timeoutMs: o.lockTimeoutMs ?? defaults.lockTimeoutMs, signal })

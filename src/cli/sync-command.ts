@@ -7,12 +7,17 @@ import type { SyncReport } from '../report/types'
 import { formatReport } from './format'
 
 export const syncUsage = `Usage: brx-sync sync --input FILE|- --user UUID [options]
+       CARDTRADER_TOKEN=… brx-sync sync --source cardtrader --user UUID [options]
 
 Mirrors a CardTrader /products/export (JSON array or NDJSON, optionally .gz)
 into PostgreSQL user_inventory_items for one user.
 
   --input FILE|-            the export; '-' reads stdin; '.gz' is gunzipped
   --user UUID               the user whose inventory this is (the sync's scope)
+  --source cardtrader       fetch the export from CARDTRADER_API_URL (default https://api.cardtrader.com/api/v2)
+                            with the token in CARDTRADER_TOKEN or --token-file (never on the command line)
+  --token-file FILE         file holding the CardTrader token
+  --split-by expansion      one request per expansion, each retried alone, into one sync
   --mode mirror|upsert      mirror (default) deletes the user's rows missing from the export
   --format auto|json|ndjson default auto (from the first byte)
   --rejects FILE            write rejected/unmapped/excluded records here (NDJSON)
@@ -51,6 +56,9 @@ export async function syncCommand (argv: string[]): Promise<number> {
         help: { type: 'boolean', short: 'h' },
         input: { type: 'string', short: 'i' },
         user: { type: 'string', short: 'u' },
+        source: { type: 'string' },
+        'token-file': { type: 'string' },
+        'split-by': { type: 'string' },
         mode: { type: 'string' },
         format: { type: 'string' },
         rejects: { type: 'string' },
@@ -77,8 +85,12 @@ export async function syncCommand (argv: string[]): Promise<number> {
     return 2
   }
   if (v.help === true) { process.stdout.write(syncUsage); return 0 }
-  if (v.input === undefined || v.user === undefined) {
-    process.stderr.write(`brx-sync sync: --input and --user are required.\n\n${syncUsage}`)
+  if ((v.input === undefined) === (v.source === undefined) || v.user === undefined) {
+    process.stderr.write(`brx-sync sync: --user and one of --input or --source are required.\n\n${syncUsage}`)
+    return 2
+  }
+  if (v.source !== undefined && v.source !== 'cardtrader') {
+    process.stderr.write(`brx-sync sync: --source must be "cardtrader".\n\n${syncUsage}`)
     return 2
   }
   const logger = pino({ level: (v['log-level'] as string | undefined) ?? 'info', base: { cmd: 'sync' } }, pino.destination(2))
@@ -97,7 +109,8 @@ export async function syncCommand (argv: string[]): Promise<number> {
     if (v.unmapped !== undefined) mapping.unmapped = v.unmapped as 'skip' | 'keep'
     if (v.exclude !== undefined) mapping.exclude = (v.exclude as string).split(',').map(s => s.trim()).filter(Boolean)
     const options: SyncOptions = {
-      input: v.input as string,
+      input: v.input as string | undefined,
+      source: v.source === 'cardtrader' ? { cardtrader: { tokenFile: v['token-file'] as string | undefined, splitBy: v['split-by'] as 'none' | 'expansion' | undefined } } : undefined,
       userId: v.user as string,
       mode: v.mode as SyncOptions['mode'],
       format: v.format as SyncOptions['format'],
