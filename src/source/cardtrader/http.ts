@@ -14,14 +14,18 @@ import type { TokenLimiter } from './limiter'
 import type { ResolvedCardTrader } from './options'
 import { scrub } from './token'
 
-const agents = new Map<number, Agent>()
+const agents = new Map<string, Agent>()
 
-/** One agent per process (per connect timeout): its pool bounds the sockets of every sync. */
-function agentFor (connectTimeoutMs: number): Agent {
-  let a = agents.get(connectTimeoutMs)
+/** Sockets per origin for the whole process, whatever the number of syncs. */
+export const MAX_CONNECTIONS = 16
+
+/** One agent per process (per set of timeouts): its pool bounds the sockets of every sync. */
+function agentFor (o: ResolvedCardTrader): Agent {
+  const key = `${o.connectTimeoutMs}/${o.headersTimeoutMs}/${o.bodyTimeoutMs}`
+  let a = agents.get(key)
   if (a === undefined) {
-    a = new Agent({ connect: { timeout: connectTimeoutMs }, connections: 16, keepAliveTimeout: 4_000 })
-    agents.set(connectTimeoutMs, a)
+    a = new Agent({ connect: { timeout: o.connectTimeoutMs }, headersTimeout: o.headersTimeoutMs, bodyTimeout: o.bodyTimeoutMs, connections: MAX_CONNECTIONS, keepAliveTimeout: 4_000 })
+    agents.set(key, a)
   }
   return a
 }
@@ -47,10 +51,8 @@ export async function get (ctx: RequestContext, path: string): Promise<Response>
     try {
       res = await request(o.baseUrl + path, {
         method: 'GET',
-        dispatcher: agentFor(o.connectTimeoutMs),
+        dispatcher: agentFor(o),
         headers: { authorization: `Bearer ${o.token}`, 'accept-encoding': 'gzip', accept: 'application/json' },
-        headersTimeout: o.headersTimeoutMs,
-        bodyTimeout: o.bodyTimeoutMs,
         signal,
       })
     } catch (err) {
