@@ -109,6 +109,11 @@ export class FakeCardTrader {
     return best
   }
 
+  /** Starts a new peak from the sockets open now. */
+  resetPeak (): void {
+    this.peakConnections = this.connections
+  }
+
   count (token: string, path?: string): number {
     const key = hashOf(token)
     return this.requests.filter(r => r.tokenKey === key && (path === undefined || r.path.startsWith(path))).length
