@@ -39,6 +39,8 @@ export type Fault = (
 export interface SellerOptions extends Partial<GenerateOptions> {
   /** Explicit products instead of generated ones. */
   list?: unknown[]
+  /** The export's bytes as they are (a large file for benches); no products, no expansions. */
+  body?: Buffer
   gzip?: boolean
   info?: { id: number, name: string }
 }
@@ -83,8 +85,8 @@ export class FakeCardTrader {
   }
 
   addSeller (token: string, o: SellerOptions = {}): Served {
-    const products = o.list ?? [...generateProducts({ products: o.products ?? 100, seed: o.seed ?? 1, ...o })]
-    const body = Buffer.from('[\n' + products.map(p => JSON.stringify(p)).join(',\n') + '\n]\n')
+    const products = o.body !== undefined ? [] : o.list ?? [...generateProducts({ products: o.products ?? 100, seed: o.seed ?? 1, ...o })]
+    const body = o.body ?? Buffer.from('[\n' + products.map(p => JSON.stringify(p)).join(',\n') + '\n]\n')
     const expansions = [...new Set(products.map(expansionOf))].sort((a, b) => a - b)
     const info = o.info ?? { id: 1000 + this.sellers.size, name: `seller-${this.sellers.size}` }
     this.sellers.set(token, { products, body, expansions, gzip: o.gzip === true, info, byExpansion: new Map() })
@@ -146,7 +148,7 @@ export class FakeCardTrader {
     if (fault?.kind === 'html') return send(fault.status ?? 200, '<html><body><h1>502 Bad Gateway</h1></body></html>', 'text/html')
     if (fault?.kind === 'slowFirstByte') await new Promise(resolve => setTimeout(resolve, fault.ms))
     const gz = seller.gzip && /gzip/.test(String(req.headers['accept-encoding'] ?? ''))
-    const wire = gz ? zlib.gzipSync(body) : body
+    const wire = gz ? this.gzipped(body) : body
     log.status = 200
     const headers: Record<string, string | number> = { 'content-type': 'application/json; charset=utf-8' }
     if (gz) headers['content-encoding'] = 'gzip'
@@ -171,6 +173,13 @@ export class FakeCardTrader {
       return
     }
     res.end(wire)
+  }
+
+  private readonly gzCache = new WeakMap<Buffer, Buffer>()
+  private gzipped (body: Buffer): Buffer {
+    let z = this.gzCache.get(body)
+    if (z === undefined) { z = zlib.gzipSync(body, { level: 6 }); this.gzCache.set(body, z) }
+    return z
   }
 
   private bodyFor (s: Seller, url: URL): Buffer | null {
