@@ -7,7 +7,9 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
+import pino from 'pino'
 import { sync } from '../src'
+import { openCardTraderSource } from '../src/source/cardtrader'
 import { FakeCardTrader } from '../test/fake-cardtrader'
 import { recreateDatabase } from '../test/setup-db'
 import { CACHE_DIR, baseOptions, ensureExport } from './data'
@@ -43,6 +45,18 @@ async function main (): Promise<void> {
       if (rep.rows.written !== products) throw new Error(`${name}: wrote ${rep.rows.written}`)
       times.set(name, [...(times.get(name) ?? []), ms])
     }
+  }
+  // The HTTP path alone: the body drained through the source (limiter, undici, guard, gunzip), no sync.
+  for (const token of ['bench-plain', 'bench-gzip']) {
+    const ms: number[] = []
+    for (let r = 0; r < rounds; r++) {
+      const t0 = performance.now()
+      const src = await openCardTraderSource(source(token).cardtrader, { logger: pino({ level: 'silent' }) })
+      for await (const chunk of src.stream) void chunk
+      ms.push(performance.now() - t0)
+    }
+    times.set(`transfer only${token === 'bench-gzip' ? ', gzip' : ''}`, ms)
+    methods.push([`transfer only${token === 'bench-gzip' ? ', gzip' : ''}`, methods[0][1]])
   }
   await fake.close()
   const best = (name: string): number => Math.min(...(times.get(name) ?? [Infinity]))
