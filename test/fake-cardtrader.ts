@@ -117,8 +117,12 @@ export class FakeCardTrader {
   }
 
   count (token: string, path?: string): number {
+    return this.requestsOf(token, path).length
+  }
+
+  requestsOf (token: string, path?: string): RequestLog[] {
     const key = hashOf(token)
-    return this.requests.filter(r => r.tokenKey === key && (path === undefined || r.path.startsWith(path))).length
+    return this.requests.filter(r => r.tokenKey === key && (path === undefined || r.path.startsWith(path)))
   }
 
   async close (): Promise<void> {

@@ -69,7 +69,8 @@ async function assertNoToken (token: string, ...outputs: unknown[]): Promise<voi
   assert.ok(!text.includes(token), 'the token appeared in an error, report or sync_runs')
 }
 
-interface Case { name: string, faults: Fault[], seller?: { gzip?: boolean }, options?: Partial<CardTraderOptions>, attempts?: number }
+// undici's timers tick about once a second: a fault that must outlast a 1 s timeout lasts 4 s.
+interface Case { name: string, faults: Fault[], seller?: { gzip?: boolean }, options?: Partial<CardTraderOptions>, attempts?: number, exportRequests?: number }
 
 const recovers: Case[] = [
   { name: '429 with Retry-After', faults: [{ kind: '429', retryAfter: 1 }] },
@@ -77,13 +78,13 @@ const recovers: Case[] = [
   { name: '500, 502 and 503 before the body', faults: [{ kind: 'status', status: 500 }, { kind: 'status', status: 502 }, { kind: 'status', status: 503, path: '/info' }] },
   { name: 'a 502 HTML page from a proxy', faults: [{ kind: 'html', status: 502 }] },
   { name: 'a slow first byte within the headers timeout', faults: [{ kind: 'slowFirstByte', ms: 400 }] },
-  { name: 'a slow first byte beyond the headers timeout, once', faults: [{ kind: 'slowFirstByte', ms: 1_500 }] },
+  { name: 'a slow first byte beyond the headers timeout, once', faults: [{ kind: 'slowFirstByte', ms: 4_000 }], exportRequests: 2 },
   { name: 'a slow trickle', faults: [{ kind: 'trickle', chunkBytes: 4096, intervalMs: 5 }] },
   { name: 'gzip', faults: [], seller: { gzip: true } },
   { name: 'a reset mid-body restarts the whole fetch', faults: [{ kind: 'reset', afterBytes: 20_000 }], attempts: 2 },
   { name: 'a reset mid-body of a gzip export', faults: [{ kind: 'reset', afterBytes: 3_000 }], seller: { gzip: true }, attempts: 2 },
   { name: 'a truncated JSON array (clean close, no closing bracket)', faults: [{ kind: 'truncate', afterBytes: 30_000 }], attempts: 2 },
-  { name: 'an idle gap beyond the body timeout, once', faults: [{ kind: 'trickle', chunkBytes: 40_000, intervalMs: 1_500 }], attempts: 2 },
+  { name: 'an idle gap beyond the body timeout, once', faults: [{ kind: 'trickle', chunkBytes: 40_000, intervalMs: 4_000 }], attempts: 2 },
 ]
 
 for (const c of recovers) {
@@ -99,6 +100,8 @@ for (const c of recovers) {
     await expectExact(user, served.products)
     assert.equal(report.rows.read, served.products.length)
     assert.equal(report.attempts, c.attempts ?? 1)
+    // The baseline sync's request, then the fault's and the retries'.
+    if (c.exportRequests !== undefined) assert.equal(fake.count(token, '/products/export') - 1, c.exportRequests)
     await assertNoToken(token, report, fs.readFileSync(rejectsFile, 'utf8'))
   })
 }
@@ -112,7 +115,7 @@ const failures: Array<Case & { code: string, detail?: string }> = [
   { name: 'a JSON error object with status 200', faults: [{ kind: 'status', status: 200, body: '{"error":"maintenance"}' }], code: 'BRX_ERR_SOURCE_NOT_JSON' },
   { name: '503 on every attempt', faults: [{ kind: 'status', status: 503, times: 100 }], code: 'BRX_ERR_SOURCE_UNAVAILABLE' },
   { name: '429 on every attempt', faults: [{ kind: '429', retryAfter: 0, times: 100 }], code: 'BRX_ERR_SOURCE_UNAVAILABLE' },
-  { name: 'a first byte that never comes in time', faults: [{ kind: 'slowFirstByte', ms: 1_500, times: 100 }], options: { retries: 1 }, code: 'BRX_ERR_SOURCE_UNAVAILABLE' },
+  { name: 'a first byte that never comes in time', faults: [{ kind: 'slowFirstByte', ms: 4_000, times: 100 }], options: { retries: 1 }, code: 'BRX_ERR_SOURCE_UNAVAILABLE' },
   { name: 'a reset mid-body on every attempt (mirror deletes nothing)', faults: [{ kind: 'reset', afterBytes: 10_000, times: 100 }], code: 'BRX_ERR_SOURCE_INTERRUPTED' },
   { name: 'a truncated array on every attempt', faults: [{ kind: 'truncate', afterBytes: 10_000, times: 100 }], code: 'BRX_ERR_SOURCE_INTERRUPTED' },
 ]
