@@ -5,7 +5,8 @@ import type pg from 'pg'
 import { SyncError } from './errors'
 import type { DatasetSpec } from './dataset'
 import type { Progress } from './report/types'
-import { validateCardTraderOptions, type CardTraderOptions } from './source/cardtrader'
+// The options module only: a file sync does not load the HTTP client or the Redis client.
+import { validateCardTraderOptions, type CardTraderOptions } from './source/cardtrader/options'
 
 /** A catalog table the blueprint mapping looks in, in priority order. */
 export interface CatalogTable {

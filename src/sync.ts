@@ -41,7 +41,6 @@ import { defaults, validateSyncOptions, type SyncOptions } from './options'
 import { Partitioner, type Partition } from './read/partitioner'
 import { openSource, sourceError, type OpenedSource } from './read/source'
 import { RejectsFile } from './report/rejects'
-import { openCardTraderSource } from './source/cardtrader'
 import type { MappingReport, Progress, SyncReport } from './report/types'
 import { PROGRESS_SQL, SUCCEED_SQL, acquireScopeLock, dropStaging, failRun, insertRun, reapAbandoned, releaseScopeLock, scopeKey, stagingName } from './runs/runs'
 import type { MappingAnswer, TransformResult, TransformTask, TupleLayout } from './transform/partition'
@@ -186,7 +185,7 @@ async function attemptSync (engine: Engine, o: SyncOptions, r: Resolved, attempt
   try {
     // The input first: a missing file fails before anything is locked, recorded or opened for COPY.
     source = o.source !== undefined
-      ? await openCardTraderSource(o.source.cardtrader, { logger: r.log, signal })
+      ? await (require('./source/cardtrader') as typeof import('./source/cardtrader')).openCardTraderSource(o.source.cardtrader, { logger: r.log, signal })
       : await openSource(o.input as string | Readable, o.gzip ?? defaults.gzip)
     await checkSchema(control, r.dataset)
     const tLock = performance.now()
