@@ -9,7 +9,7 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import pino from 'pino'
 import { sync } from '../src'
-import { openCardTraderSource } from '../src/source/cardtrader'
+import { openCardTraderSource, resolveCardTrader } from '../src/source/cardtrader'
 import { FakeCardTrader } from '../test/fake-cardtrader'
 import { recreateDatabase } from '../test/setup-db'
 import { CACHE_DIR, baseOptions, ensureExport } from './data'
@@ -51,7 +51,7 @@ async function main (): Promise<void> {
     const ms: number[] = []
     for (let r = 0; r < rounds; r++) {
       const t0 = performance.now()
-      const src = await openCardTraderSource(source(token).cardtrader, { logger: pino({ level: 'silent' }) })
+      const src = await openCardTraderSource(resolveCardTrader(source(token).cardtrader), { logger: pino({ level: 'silent' }) })
       for await (const chunk of src.stream) void chunk
       ms.push(performance.now() - t0)
     }

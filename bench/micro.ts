@@ -7,7 +7,7 @@
 import { LRUCache } from 'lru-cache'
 import { cardtraderInventory } from '../src/dataset/cardtrader'
 import { BinaryWriter, writeTuple } from '../src/encode'
-import { generateProducts } from '../src/generate'
+import { generateProducts } from '../tools/generate'
 import { Partitioner, type Partition } from '../src/read/partitioner'
 import { normalizeCardtraderProduct } from '../src/transform/cardtrader'
 import { transformPartition } from '../src/transform/partition'

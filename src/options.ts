@@ -2,11 +2,13 @@ import os from 'node:os'
 import type { Readable } from 'node:stream'
 import type { Logger } from 'pino'
 import type pg from 'pg'
-import { SyncError } from './errors'
-import type { DatasetSpec } from './dataset'
+import { SyncError, optionError } from './errors'
+import { checkSyncPlan, resolveDataset, type DatasetSpec } from './dataset'
+import { resolveScope, type ResolvedScope } from './dataset/scope'
+import { inputFormat } from './read/partitioner'
 import type { Progress } from './report/types'
 // The options module only: a file sync does not load the HTTP client or the Redis client.
-import { validateCardTraderOptions, type CardTraderOptions } from './source/cardtrader/options'
+import { resolveCardTrader, validateCardTraderOptions, type CardTraderOptions, type ResolvedCardTrader } from './source/cardtrader/options'
 
 /** A catalog table the blueprint mapping looks in, in priority order. */
 export interface CatalogTable {
@@ -64,13 +66,16 @@ export interface SyncOptions extends EngineOptions {
   input?: string | Readable
   /** Fetch the input instead: a CardTrader seller's export (README "Syncing from CardTrader"). */
   source?: { cardtrader: CardTraderOptions }
-  format?: 'auto' | 'json' | 'ndjson'
+  /** 'csv' (a header row names the fields) is also chosen by a .csv / .csv.gz input path. */
+  format?: 'auto' | 'json' | 'ndjson' | 'csv'
   gzip?: boolean | 'auto'
-  /** A preset name or a dataset description. Default: 'cardtrader-inventory'. */
+  /** A preset name, a path to a .json spec, or a dataset description. Default: 'cardtrader-inventory'. */
   dataset?: string | DatasetSpec
+  /** Permit mirror mode on a dataset with an empty scope (it may delete any row of the table). */
+  allowUnscopedMirror?: boolean
   /** Values of the dataset's scope columns, e.g. { user_id: '…' }. */
   scope?: Record<string, string | number>
-  /** Shorthand for scope: { user_id }. */
+  /** Shorthand a preset declares (`scopeAlias`): for the CardTrader inventory, scope { user_id }. */
   userId?: string
   mode?: 'mirror' | 'upsert'
   /** NDJSON file receiving rejected records; null to keep none. Default: none (the report still counts them). */
@@ -91,6 +96,10 @@ export interface SyncOptions extends EngineOptions {
   retryMaxMs?: number
   signal?: AbortSignal
   onProgress?: (p: Progress) => void
+  /** Run everything, report what would change (counts, guard verdict, samples), then roll back. */
+  dryRun?: boolean
+  /** NDJSON of every committed change, complete once the transaction committed (temp name, then renamed). */
+  changesFile?: string | null
 }
 
 const cpus = Math.max(1, os.availableParallelism?.() ?? os.cpus().length)
@@ -115,13 +124,9 @@ export const defaults = {
   workMem: '128MB',
   retries: 3,
   retryMaxMs: 30_000,
+  dryRun: false,
+  changesFile: null,
   mapping: {
-    tables: [
-      { table: 'cards_prints', kind: 'cards_prints' },
-      { table: 'op_prints', kind: 'op_prints' },
-      { table: 'pk_prints', kind: 'pk_prints' },
-      { table: 'sealed_products', kind: 'sealed_products' },
-    ] as CatalogTable[],
     exclude: [] as string[],
     unmapped: 'skip',
     poolSize: 4,
@@ -130,9 +135,7 @@ export const defaults = {
   },
 } as const
 
-function fail (option: string, rule: string): never {
-  throw new SyncError('BRX_ERR_OPTIONS_INVALID', `options.${option} ${rule}`, { option })
-}
+const fail = (option: string, rule: string): never => { throw optionError(option, rule) }
 
 function positiveInt (o: Record<string, unknown>, k: string, prefix = ''): void {
   const v = o[k]
@@ -142,6 +145,23 @@ function positiveInt (o: Record<string, unknown>, k: string, prefix = ''): void 
 function oneOf (o: Record<string, unknown>, k: string, values: readonly unknown[], prefix = ''): void {
   const v = o[k]
   if (v !== undefined && !values.includes(v)) fail(prefix + k, `must be one of ${values.map(x => JSON.stringify(x)).join(', ')}, got ${JSON.stringify(v)}.`)
+}
+
+/** Options that configure the engine (pools, threads, caches): refused by engine.sync(), which cannot apply them. */
+export const ENGINE_ONLY_OPTIONS = ['databaseUrl', 'pgPool', 'pgPoolSize', 'workers', 'workerNice', 'mapping', 'logger'] as const
+
+/** EngineOptions with every default applied, checked once. `partitionBytes` null: adapt to the input. */
+export interface FilledEngineOptions {
+  pgPool: pg.Pool | null
+  pgPoolSize: number
+  workers: number
+  workerNice: number
+  writers: number
+  partitionBytes: number | null
+  maxInFlight: number
+  mapping: MappingOptions
+  unmapped: 'skip' | 'keep'
+  logger: Logger | null
 }
 
 export function validateEngineOptions (o: EngineOptions): void {
@@ -169,21 +189,71 @@ export function validateEngineOptions (o: EngineOptions): void {
   }
 }
 
-export function validateSyncOptions (o: SyncOptions): void {
+/** The one place engine defaults are applied. The connection string is not kept here: see db/connections. */
+export function fillEngineOptions (o: EngineOptions): FilledEngineOptions {
   validateEngineOptions(o)
+  const mapping = o.mapping ?? {}
+  return {
+    pgPool: o.pgPool ?? null,
+    pgPoolSize: o.pgPoolSize ?? defaults.pgPoolSize,
+    workers: o.workers ?? defaults.workers,
+    workerNice: o.workerNice ?? defaults.workerNice,
+    writers: o.writers ?? defaults.writers,
+    partitionBytes: o.partitionBytes ?? null,
+    maxInFlight: o.maxInFlight ?? defaults.maxInFlight,
+    mapping,
+    unmapped: mapping.unmapped ?? defaults.mapping.unmapped,
+    logger: o.logger ?? null,
+  }
+}
+
+/** SyncOptions with every default applied, the dataset resolved and the scope canonicalized. */
+export interface FilledSyncOptions {
+  /** null when the export is fetched (`source`). */
+  input: string | Readable | null
+  /** The fetched source, resolved once (token, URL, timeouts, env fallbacks); its token is not enumerable. */
+  source: { cardtrader: ResolvedCardTrader } | null
+  /** 'csv' also when the input path ends in .csv / .csv.gz; JSON vs NDJSON is told by the first byte ('auto'). */
+  format: 'auto' | 'json' | 'ndjson' | 'csv'
+  gzip: boolean | 'auto'
+  dataset: DatasetSpec
+  scope: ResolvedScope
+  mode: 'mirror' | 'upsert'
+  allowUnscopedMirror: boolean
+  rejectsFile: string | null
+  maxDeleteRatio: number
+  allowMassDelete: boolean
+  lock: 'wait' | 'fail'
+  lockTimeoutMs: number
+  workMem: string
+  statementTimeoutMs: number
+  retries: number
+  retryMaxMs: number
+  signal: AbortSignal | undefined
+  onProgress: ((p: Progress) => void) | undefined
+  dryRun: boolean
+  changesFile: string | null
+  writers: number
+  partitionBytes: number | null
+  maxInFlight: number
+}
+
+function validateSyncOptions (o: SyncOptions): void {
   const r = o as unknown as Record<string, unknown>
   if (o.source !== undefined) {
-    if (o.input !== undefined) fail('input', 'must not be given together with options.source.')
+    if (o.input !== undefined) fail('input', 'must not be given together with options.source (exactly one of them).')
     validateCardTraderOptions(o.source)
   } else if (o.input === undefined || o.input === null || (typeof o.input !== 'string' && typeof (o.input as Readable).pipe !== 'function')) {
     fail('input', 'must be a file path, "-" for stdin, or a readable stream.')
   }
   if (typeof o.input === 'string' && o.input.length === 0) fail('input', 'must not be empty.')
-  oneOf(r, 'format', ['auto', 'json', 'ndjson'])
+  oneOf(r, 'format', ['auto', 'json', 'ndjson', 'csv'])
+  oneOf(r, 'allowUnscopedMirror', [true, false])
   oneOf(r, 'gzip', [true, false, 'auto'])
   oneOf(r, 'mode', ['mirror', 'upsert'])
   oneOf(r, 'lock', ['wait', 'fail'])
-  for (const k of ['lockTimeoutMs', 'retryMaxMs']) positiveInt(r, k)
+  for (const k of ['lockTimeoutMs', 'retryMaxMs', 'writers', 'partitionBytes', 'maxInFlight']) positiveInt(r, k)
+  if (o.partitionBytes !== undefined && o.partitionBytes > 256 << 20) fail('partitionBytes', 'must be at most 256 MiB.')
   if (o.retries !== undefined && !(Number.isInteger(o.retries) && o.retries >= 0)) fail('retries', `must be an integer >= 0, got ${JSON.stringify(o.retries)}.`)
   if (o.statementTimeoutMs !== undefined && !(Number.isInteger(o.statementTimeoutMs) && o.statementTimeoutMs >= 0)) fail('statementTimeoutMs', 'must be an integer >= 0.')
   if (o.maxDeleteRatio !== undefined && !(typeof o.maxDeleteRatio === 'number' && o.maxDeleteRatio >= 0 && o.maxDeleteRatio <= 1)) fail('maxDeleteRatio', `must be a number between 0 and 1, got ${JSON.stringify(o.maxDeleteRatio)}.`)
@@ -193,6 +263,67 @@ export function validateSyncOptions (o: SyncOptions): void {
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) fail('signal', 'must be an AbortSignal.')
   if (o.userId !== undefined && typeof o.userId !== 'string') fail('userId', 'must be a string (a uuid).')
   if (o.scope !== undefined && (o.scope === null || typeof o.scope !== 'object')) fail('scope', 'must be an object of scope column values.')
+  if (o.dryRun !== undefined && typeof o.dryRun !== 'boolean') fail('dryRun', 'must be a boolean.')
+  if (o.changesFile !== undefined && o.changesFile !== null && (typeof o.changesFile !== 'string' || o.changesFile.length === 0)) fail('changesFile', 'must be a path or null.')
+  // A dry run commits nothing, and the changes file lists only committed changes.
+  if (o.dryRun === true && typeof o.changesFile === 'string') fail('changesFile', 'cannot be combined with dryRun: a dry run commits nothing (its report has samples of each kind of change).')
+}
+
+/**
+ * The one place sync defaults are applied: per-sync tuning falls back to the
+ * engine's, everything else to `defaults`. An engine-level option here is an
+ * error naming it, not a no-op.
+ */
+export function fillSyncOptions (o: SyncOptions, engine: FilledEngineOptions): FilledSyncOptions {
+  if (o == null || typeof o !== 'object') throw new SyncError('BRX_ERR_OPTIONS_INVALID', 'options must be an object.')
+  for (const k of ENGINE_ONLY_OPTIONS) {
+    if ((o as unknown as Record<string, unknown>)[k] !== undefined) fail(k, 'configures the engine: pass it to createEngine(), not to engine.sync().')
+  }
+  validateSyncOptions(o)
+  const dataset = resolveDataset(o.dataset ?? defaults.dataset)
+  const format = inputFormat(o.format ?? defaults.format, o.input)
+  const mode = o.mode ?? defaults.mode
+  const allowUnscopedMirror = o.allowUnscopedMirror ?? false
+  // Before anything is opened: an unscoped mirror or CSV into a normalizer's dataset is refused here.
+  checkSyncPlan(dataset, { mode, allowUnscopedMirror, format })
+  return {
+    input: o.input ?? null,
+    // Here, once: a missing token or unreadable token file fails before anything is opened.
+    source: o.source === undefined ? null : { cardtrader: resolveCardTrader(o.source.cardtrader) },
+    format,
+    gzip: o.gzip ?? defaults.gzip,
+    dataset,
+    scope: resolveScope(dataset, o as unknown as Record<string, unknown>),
+    mode,
+    allowUnscopedMirror,
+    rejectsFile: o.rejectsFile ?? defaults.rejectsFile,
+    maxDeleteRatio: o.maxDeleteRatio ?? defaults.maxDeleteRatio,
+    allowMassDelete: o.allowMassDelete ?? defaults.allowMassDelete,
+    lock: o.lock ?? defaults.lock,
+    lockTimeoutMs: o.lockTimeoutMs ?? defaults.lockTimeoutMs,
+    workMem: o.workMem ?? defaults.workMem,
+    statementTimeoutMs: o.statementTimeoutMs ?? defaults.statementTimeoutMs,
+    retries: o.retries ?? defaults.retries,
+    retryMaxMs: o.retryMaxMs ?? defaults.retryMaxMs,
+    signal: o.signal,
+    onProgress: o.onProgress,
+    dryRun: o.dryRun ?? defaults.dryRun,
+    changesFile: o.changesFile ?? defaults.changesFile,
+    writers: o.writers ?? engine.writers,
+    partitionBytes: o.partitionBytes ?? engine.partitionBytes,
+    maxInFlight: o.maxInFlight ?? engine.maxInFlight,
+  }
+}
+
+/** The one-shot sync() takes both kinds of options: the engine's go to its engine, the rest to its sync. */
+export function splitOptions (o: SyncOptions): { engine: EngineOptions, sync: SyncOptions } {
+  if (o == null || typeof o !== 'object') throw new SyncError('BRX_ERR_OPTIONS_INVALID', 'options must be an object.')
+  const engine: Record<string, unknown> = {}
+  const rest: Record<string, unknown> = { ...o }
+  for (const k of ENGINE_ONLY_OPTIONS) {
+    if (k in rest) { engine[k] = rest[k]; delete rest[k] }
+  }
+  return { engine: engine as EngineOptions, sync: rest as unknown as SyncOptions }
 }
 
 /** The one place environment variables are read. */

@@ -11,7 +11,10 @@ import { pipeline } from 'node:stream/promises'
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams'
 import { BinaryWriter, COPY_HEADER, COPY_TRAILER } from '../src/encode/binary-writer'
 import { writeValue } from '../src/encode/tuple'
-import type { PgType } from '../src/dataset/types'
+import type { BaseType } from '../src/dataset/vocabulary'
+
+/** The types whose values this file generates; numeric has its own round trip (test/dataset.roundtrip.test.ts). */
+type PgType = Exclude<BaseType, 'numeric' | 'varchar'>
 import { makePool, Prng, seedFromEnv } from './helpers'
 
 const seed = seedFromEnv()

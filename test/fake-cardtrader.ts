@@ -19,7 +19,7 @@ import { createHash } from 'node:crypto'
 import http from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import zlib from 'node:zlib'
-import { generateProducts, type GenerateOptions } from '../src/generate'
+import { generateProducts, type GenerateOptions } from '../tools/generate'
 
 export type Fault = (
   | { kind: 'status', status: number, body?: string, contentType?: string }

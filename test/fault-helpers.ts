@@ -5,13 +5,14 @@
  * PostgreSQL, the sync_runs rows of a user, the CLI as a child process, and
  * bounded waiting. Everything talks to the real server; nothing is mocked.
  */
+import { engineInternals, type Engine } from '../src/engine'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createHash, randomUUID } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
-import { generateProducts, type GenerateOptions } from '../src/generate'
+import { generateProducts, type GenerateOptions } from '../tools/generate'
 import { applyExport, keyOf, sameValues, type Row } from './model'
 import { tmpPath } from './helpers'
 
@@ -254,11 +255,11 @@ export function ms (t0: number): number {
  * engine.close(), bounded: a sync that hangs holds a pooled client forever and pool.end() would
  * wait for it, keeping the test process alive. After `ms` the remaining sockets are destroyed.
  */
-export async function closeEngine (engine: { close: () => Promise<void>, pgPool: pg.Pool }, ms = 10_000): Promise<void> {
+export async function closeEngine (engine: Engine, ms = 10_000): Promise<void> {
   try {
     await within(ms, 'engine.close()', engine.close())
   } catch {
-    for (const c of ((engine.pgPool as unknown as { _clients?: pg.Client[] })._clients ?? [])) {
+    for (const c of ((engineInternals(engine).pool as unknown as { _clients?: pg.Client[] })._clients ?? [])) {
       (c as unknown as { connection?: { stream?: { destroy: () => void } } }).connection?.stream?.destroy()
     }
     console.log('# engine.close() hung (a sync never released its connection); its sockets were destroyed')

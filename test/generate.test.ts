@@ -7,7 +7,7 @@ import zlib from 'node:zlib'
 import {
   catalogEntry, CATALOG_TABLES, generateCommand, generateProducts, readMeta, summarize, writeCatalog, writeExport,
   type GenerateOptions,
-} from '../src/generate'
+} from '../tools/generate'
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brx-generate-'))
 process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }))

@@ -85,7 +85,7 @@ test('a lookup past lookupTimeoutMs fails with BRX_ERR_CATALOG_TIMEOUT and cache
     const t0 = Date.now()
     await assert.rejects(r.resolve(Int32Array.of(1, 2, 3), newMappingStats()), (e: any) => {
       assert.equal(e.code, 'BRX_ERR_CATALOG_TIMEOUT')
-      assert.match(e.message, /The lookup of 3 blueprints at MySQL at 127\.0\.0\.1:3306\/test exceeded mapping\.lookupTimeoutMs \(300 ms\)/)
+      assert.ok(e.message.includes(`The lookup of 3 blueprints at MySQL at 127.0.0.1:3306${new URL(MYSQL_URL).pathname} exceeded mapping.lookupTimeoutMs (300 ms)`), e.message)
       return true
     })
     assert.ok(Date.now() - t0 < 1500, `took ${Date.now() - t0} ms`)

@@ -64,7 +64,7 @@ test('catalog seed loads the four default tables; a missing file exits 6 without
     withPassword.port = '1'
     const bad = await run(['seed', '--file', file + '.missing', '--mysql-url', withPassword.toString()])
     assert.equal(bad.code, 6)
-    assert.match(bad.err, /^BRX_ERR_CATALOG_UNAVAILABLE: /)
+    assert.match(bad.err, /^brx-sync catalog: BRX_ERR_CATALOG_UNAVAILABLE: /)
     assert.ok(!bad.err.includes('s3cret'))
     const missing = await run(['seed', '--file', file + '.missing', '--mysql-url', url.toString()])
     assert.equal(missing.code, 6)

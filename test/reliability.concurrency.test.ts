@@ -11,7 +11,7 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import pino from 'pino'
 import { createEngine } from '../src'
-import { generateProducts } from '../src/generate'
+import { generateProducts } from '../tools/generate'
 import { Prng, removeTmp, seedFromEnv, tmpPath } from './helpers'
 import { tryNormalize, type Row } from './model'
 import {

@@ -121,7 +121,7 @@ test('20 sellers with their own tokens through one engine: independent limits, b
     fake.inject(sellers[0].token, { kind: '429', retryAfter: 2 })
     let peakPg = 0
     fake.resetPeak()
-    const sampler = setInterval(() => { peakPg = Math.max(peakPg, engine.pgPool.totalCount) }, 5)
+    const sampler = setInterval(() => { peakPg = Math.max(peakPg, engine.stats().pg.total) }, 5)
     await Promise.all(sellers.map(async s => {
       await engine.sync({ source: { cardtrader: { token: s.token, baseUrl: fake.url, rateLimit: { requests: 6, windowMs: 2_000, redisUrl: null } } }, userId: s.user })
     }))

@@ -5,10 +5,15 @@
  */
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
 import fs from 'node:fs'
+import path from 'node:path'
 import { Writable } from 'node:stream'
+import { setTimeout as sleep } from 'node:timers/promises'
+import util from 'node:util'
 import pino from 'pino'
 import { createEngine, type Engine } from '../src'
+import { fillEngineOptions, fillSyncOptions } from '../src/options'
 import type { CardTraderOptions } from '../src/source/cardtrader'
 import { FakeCardTrader, type Fault } from './fake-cardtrader'
 import { DATABASE_URL, makePool, randomUser, readUserRows, removeTmp, snapshotUser, tmpPath } from './helpers'
@@ -175,4 +180,51 @@ test('the token is read from CARDTRADER_TOKEN or a token file, and validated wit
     if (saved === undefined) delete process.env.CARDTRADER_TOKEN; else process.env.CARDTRADER_TOKEN = saved
   }
   await assert.rejects(engine.sync({ source: ct(token), input: '/tmp/x.json', userId: user }), { code: 'BRX_ERR_OPTIONS_INVALID' })
+})
+
+test('the token is never visible on the engine mid-sync nor on the filled options, serialized or logged', { timeout: 30_000 }, async () => {
+  const token = newToken()
+  const user = randomUser()
+  const served = fake.addSeller(token, { products: 200, seed: 9 })
+  // A trickled body keeps the sync running while the engine is looked at.
+  fake.inject(token, { kind: 'trickle', chunkBytes: 2048, intervalMs: 20 })
+  const running = engine.sync({ source: ct(token), userId: user })
+  for (let i = 0; i < 500 && fake.count(token, '/products/export') === 0; i++) await sleep(10)
+  assert.equal(fake.count(token, '/products/export'), 1, 'the export request never started')
+  assert.equal(engine.stats().activeSyncs, 1)
+  const views = [JSON.stringify(engine), util.inspect(engine, { depth: Infinity })]
+  await running
+  await expectExact(user, served.products)
+
+  const filled = fillSyncOptions({ source: ct(token), userId: user }, fillEngineOptions({}))
+  assert.equal(filled.source?.cardtrader.token, token, 'the filled options still carry the token for the source')
+  const logged: string[] = []
+  const capture = pino({ level: 'trace' }, new Writable({ write (c, _e, cb) { logged.push(String(c)); cb() } }))
+  capture.info({ options: filled }, 'filled options')
+  capture.info({ source: filled.source }, 'source')
+  views.push(JSON.stringify(filled), util.inspect(filled, { depth: Infinity }), JSON.stringify({ ...filled.source?.cardtrader }), ...logged)
+  assert.ok(logged.join('').includes(fake.url), 'the logger did not write the options at all')
+  for (const v of views) assert.ok(!v.includes(token), `the token is visible in: ${v.slice(0, 200)}`)
+})
+
+test('a file sync loads neither the HTTP client nor the Redis client nor the rate limiter', { timeout: 60_000 }, async () => {
+  const file = tmpPath('export.json')
+  fs.writeFileSync(file, fake.addSeller(newToken(), { products: 30, seed: 3 }).body)
+  // In a fresh process: this one has loaded them for the other tests. The second line proves the check can see them.
+  const script = `
+    const heavy = () => Object.keys(require.cache).filter(k => /node_modules[\\/](undici|ioredis|rate-limiter-flexible)[\\/]/.test(k)).length
+    const { sync } = require(${JSON.stringify(path.join(__dirname, '../src/index.js'))})
+    sync({ input: ${JSON.stringify(file)}, userId: ${JSON.stringify(randomUser())}, databaseUrl: ${JSON.stringify(DATABASE_URL)}, mapping: { source: 'none' }, workers: 1 })
+      .then(r => {
+        const afterFile = heavy()
+        require(${JSON.stringify(path.join(__dirname, '../src/source/cardtrader/index.js'))})
+        process.stdout.write(JSON.stringify({ written: r.rows.written, afterFile, afterRequire: heavy() }))
+      }, e => { process.stderr.write(String(e)); process.exitCode = 1 })`
+  const out = await new Promise<string>((resolve, reject) => {
+    execFile(process.execPath, ['-e', script], { timeout: 50_000 }, (err, stdout, stderr) => err !== null ? reject(new Error(`${err.message} ${stderr}`)) : resolve(stdout))
+  })
+  const r = JSON.parse(out) as { written: number, afterFile: number, afterRequire: number }
+  assert.equal(r.written, 30)
+  assert.equal(r.afterFile, 0, 'a file sync loaded undici, ioredis or rate-limiter-flexible')
+  assert.ok(r.afterRequire > 0, 'the check cannot see the modules it looks for')
 })

@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import mysql from 'mysql2/promise'
 import { createEngine, migrate, sync } from '../src'
-import { catalogEntry, generateProducts, writeCatalog, writeExport } from '../src/generate'
+import { catalogEntry, generateProducts, writeCatalog, writeExport } from '../tools/generate'
 import { seedCatalog } from '../src/map'
 import { DATABASE_URL, makePool, randomUser, removeTmp, tmpPath } from './helpers'
 

@@ -8,9 +8,9 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import pino from 'pino'
-import { createEngine, migrate } from '../engine'
+import { createEngine, engineInternals, migrate } from '../engine'
 import { SyncError } from '../errors'
-import { writeCatalog, writeExport } from '../generate'
+import { writeCatalog, writeExport } from '../../tools/generate'
 import { seedCatalog } from '../map'
 import type { MappingOptions } from '../options'
 import { formatReport } from './format'
@@ -49,7 +49,7 @@ async function main (): Promise<number> {
   const engine = createEngine({ mapping, logger: pino({ level: process.env.BRX_LOG_LEVEL ?? 'warn' }, pino.destination(2)) })
   try {
     // Start from an empty inventory so the first report shows the first-sync path.
-    await engine.pgPool.query('DELETE FROM user_inventory_items WHERE user_id = $1', [DEMO_USER])
+    await engineInternals(engine).pool.query('DELETE FROM user_inventory_items WHERE user_id = $1', [DEMO_USER])
     say(`\n4. first sync of ${path.basename(base)} for user ${DEMO_USER}`)
     const first = await engine.sync({ input: base, userId: DEMO_USER, rejectsFile: path.join(dir, 'rejects-1.ndjson') })
     say(formatReport(first))

@@ -1,45 +1,30 @@
 #!/usr/bin/env node
-import { generateCommand } from '../generate'
-import { catalogCommand } from '../map'
-import { migrate } from '../engine'
-import { SyncError } from '../errors'
-import { syncCommand, syncUsage } from './sync-command'
+import { generateSpec } from '../../tools/generate'
+import { catalogSpec } from '../map/seed'
+import { runCommand, stdio, type Command } from './command'
+import { migrateCommand } from './migrate-command'
+import { historyCommand, statusCommand, sweepCommand } from './runs-command'
+import { syncCommand } from './sync-command'
+
+/** Every command, parsed by the one runner in cli/command.ts. */
+const commands: Command[] = [syncCommand, migrateCommand, statusCommand, historyCommand, sweepCommand, generateSpec, catalogSpec]
 
 const usage = `Usage: brx-sync <command> [options]
 
 Commands:
-  sync       mirror an export into PostgreSQL (brx-sync sync --help)
-  migrate    create or update the tables (idempotent)
-  generate   write deterministic sample exports and catalogs (brx-sync generate --help)
-  catalog    catalog seed: load a catalog file into MySQL (brx-sync catalog --help)
+${commands.map(c => `  ${c.name.padEnd(10)} ${c.summary} (brx-sync ${c.name} --help)`).join('\n')}
 `
 
 async function main (argv: string[]): Promise<number> {
-  const [cmd, ...rest] = argv
-  switch (cmd) {
-    case 'sync': return await syncCommand(rest)
-    case 'generate': return await generateCommand(rest)
-    case 'catalog': return await catalogCommand(rest)
-    case 'migrate': {
-      if (rest.includes('--help') || rest.includes('-h')) { process.stdout.write('Usage: brx-sync migrate [--database-url URL]\n\nApplies schema/*.sql in order, each once (recorded in brx_migrations).\n'); return 0 }
-      const i = rest.indexOf('--database-url')
-      try {
-        const applied = await migrate({ databaseUrl: i >= 0 ? rest[i + 1] : undefined })
-        process.stdout.write(applied.length > 0 ? `applied ${applied.join(', ')}\n` : 'schema up to date\n')
-        return 0
-      } catch (err) {
-        const e = err as SyncError
-        process.stderr.write(`brx-sync migrate: ${e.code ?? 'BRX_ERR_INTERNAL'}: ${e.message}\n`)
-        return e.exitCode ?? 1
-      }
-    }
-    case '--help': case '-h': case 'help': case undefined:
-      process.stdout.write(usage + '\n' + syncUsage)
-      return cmd === undefined ? 2 : 0
-    default:
-      process.stderr.write(`brx-sync: unknown command "${cmd}".\n\n${usage}`)
-      return 2
+  const [name, ...rest] = argv
+  const cmd = commands.find(c => c.name === name)
+  if (cmd !== undefined) return await runCommand(cmd, rest, stdio)
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage + '\n' + syncCommand.usage)
+    return name === undefined ? 2 : 0
   }
+  process.stderr.write(`brx-sync: unknown command "${name}".\n\n${usage}`)
+  return 2
 }
 
 main(process.argv.slice(2)).then(code => { process.exitCode = code }, err => {

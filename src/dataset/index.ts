@@ -1,16 +1,18 @@
-import { SyncError } from '../errors'
+import fs from 'node:fs'
+import { SyncError, optionError, syncError } from '../errors'
 import { cardtraderInventory } from './cardtrader'
-import { findNormalizer, normalizers } from '../transform/normalizers'
-import type { DatasetSpec, PgType } from './types'
+import type { DatasetSpec } from './types'
+import { validateDataset } from './validate'
 
 export type { DatasetSpec, ColumnSpec, PgType, MappingSpec } from './types'
+export { TYPES, TYPE_NAMES, parseType, sqlType, type BaseType, type ParsedType } from './vocabulary'
+export { validateDataset } from './validate'
 
 export const presets: Record<string, DatasetSpec> = {
   [cardtraderInventory.name]: cardtraderInventory,
 }
 
 const IDENT = /^[a-z_][a-z0-9_]{0,62}$/
-const PG_TYPES: readonly PgType[] = ['int2', 'int4', 'int8', 'float8', 'bool', 'text', 'jsonb', 'uuid', 'timestamptz', 'date']
 
 /** Validates an identifier from configuration and returns it double-quoted. */
 export function quoteIdent (name: string, what = 'identifier'): string {
@@ -27,42 +29,59 @@ export function quoteTable (name: string, what = 'table'): string {
   return parts.map(p => quoteIdent(p, what)).join('.')
 }
 
+/** A spec file: a .json path, or anything with a path separator. */
+export function isSpecPath (s: string): boolean {
+  return /\.json$/i.test(s) || s.includes('/') || s.includes('\\')
+}
+
+/**
+ * A preset name, a path to a .json spec file, or a description object ->
+ * a validated dataset. Default: the CardTrader inventory preset.
+ */
 export function resolveDataset (d: string | DatasetSpec | undefined): DatasetSpec {
   if (d === undefined) return cardtraderInventory
   if (typeof d === 'string') {
-    const p = presets[d]
-    if (p === undefined) throw new SyncError('BRX_ERR_OPTIONS_INVALID', `options.dataset "${d}" is not a known preset (known: ${Object.keys(presets).join(', ')}).`, { option: 'dataset' })
-    return p
+    if (Object.prototype.hasOwnProperty.call(presets, d)) return presets[d]
+    if (!isSpecPath(d)) throw optionError('dataset', `"${d}" is not a known preset (known: ${Object.keys(presets).join(', ')}) nor a path to a .json spec.`)
+    return loadDatasetFile(d)
   }
   validateDataset(d)
   return d
 }
 
-export function validateDataset (d: DatasetSpec): void {
-  const bad = (msg: string): never => { throw new SyncError('BRX_ERR_OPTIONS_INVALID', `options.dataset ${msg}`, { option: 'dataset' }) }
-  if (d == null || typeof d !== 'object') bad('must be a preset name or a dataset description.')
-  quoteTable(d.table, 'dataset.table')
-  if (!Array.isArray(d.columns) || d.columns.length === 0) bad('.columns must be a non-empty array.')
-  if (!Array.isArray(d.scope)) bad('.scope must be an array (possibly empty).')
-  const names = new Set<string>()
-  for (const c of [...d.scope, ...d.columns]) {
-    quoteIdent(c.name, 'dataset column')
-    if (!PG_TYPES.includes(c.type)) bad(`column "${c.name}" has type ${JSON.stringify(c.type)}; known types: ${PG_TYPES.join(', ')}.`)
-    if (names.has(c.name)) bad(`column "${c.name}" appears twice.`)
-    names.add(c.name)
+/** Reads and validates a spec file (once per sync: a few kilobytes). */
+export function loadDatasetFile (file: string): DatasetSpec {
+  let text: string
+  try {
+    text = fs.readFileSync(file, 'utf8')
+  } catch (err) {
+    throw syncError('BRX_ERR_OPTIONS_INVALID', ['dataset', `names the spec file ${file}, which cannot be read: ${(err as Error).message}.`], { option: 'dataset', file, cause: err })
   }
-  const cols = new Set(d.columns.map(c => c.name))
-  if (!Array.isArray(d.key) || d.key.length === 0) bad('.key must name at least one column.')
-  for (const k of d.key) if (!cols.has(k)) bad(`.key names "${k}", which is not in .columns.`)
-  for (const k of d.compare ?? []) if (!cols.has(k)) bad(`.compare names "${k}", which is not in .columns.`)
-  if (d.mapping !== undefined) {
-    for (const m of [d.mapping.from, ...d.mapping.to]) if (!cols.has(m)) bad(`.mapping names "${m}", which is not in .columns.`)
+  let spec: DatasetSpec
+  try {
+    spec = JSON.parse(text) as DatasetSpec
+  } catch (err) {
+    throw syncError('BRX_ERR_OPTIONS_INVALID', ['dataset', `names the spec file ${file}, which is not valid JSON: ${(err as Error).message}.`], { option: 'dataset', file })
   }
-  for (const t of [d.createdAt, d.updatedAt]) if (t != null) quoteIdent(t, 'dataset timestamp column')
-  if (typeof d.normalizer !== 'string' || findNormalizer(d.normalizer) === undefined) bad(`.normalizer ${JSON.stringify(d.normalizer)} is not a registered normalizer (known: ${Object.keys(normalizers).join(', ')}).`)
+  validateDataset(spec, file)
+  return spec
 }
 
 /** Columns that decide "changed" for the merge. */
 export function compareColumns (d: DatasetSpec): string[] {
   return d.compare ?? d.columns.map(c => c.name).filter(n => !d.key.includes(n))
+}
+
+/**
+ * Mirror with an empty scope deletes every row of the table missing from the
+ * input: refused unless the spec says `"mirror": "whole-table"` or the caller
+ * passes allowUnscopedMirror. A named normalizer reads JSON records only.
+ */
+export function checkSyncPlan (d: DatasetSpec, plan: { mode: 'mirror' | 'upsert', allowUnscopedMirror: boolean, format: string }): void {
+  if (plan.mode === 'mirror' && d.scope.length === 0 && d.mirror !== 'whole-table' && !plan.allowUnscopedMirror) {
+    throw optionError('mode', `"mirror" would delete every row of ${d.table} missing from the input: dataset ${d.name} has no scope columns. Say "mirror": "whole-table" in the spec, pass allowUnscopedMirror (--allow-unscoped-mirror), or use mode "upsert".`)
+  }
+  if (plan.format === 'csv' && d.normalizer !== undefined) {
+    throw optionError('format', `"csv" cannot feed dataset ${d.name}: its normalizer "${d.normalizer}" takes JSON records; CSV input needs a dataset read by column rules.`)
+  }
 }

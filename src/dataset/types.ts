@@ -1,17 +1,31 @@
 /**
  * A dataset is described as data: the target table, its columns with their
- * PostgreSQL types, the key, the scope that bounds deletes, and the columns
- * that count as a change. The pipeline only ever sees this description; the
- * record-level rules live in a normalizer registered by name (functions do
- * not cross the worker boundary, names do).
+ * PostgreSQL types and the rules each value must meet, the key, the scope
+ * that bounds deletes, and the columns that count as a change. A user writes
+ * one as JSON (README "Your own dataset"); the rules are compiled once per
+ * dataset into a record reader (src/transform/rules.ts). A named normalizer
+ * (src/transform/normalizers.ts) is the exception, for sources too irregular
+ * for rules (CardTrader's product).
  */
-export type PgType = 'int2' | 'int4' | 'int8' | 'float8' | 'bool' | 'text' | 'jsonb' | 'uuid' | 'timestamptz' | 'date'
+import type { BaseType } from './vocabulary'
+
+/** A base type, or a parametrized one: `varchar(n)`, `numeric(p,s)` / `numeric(p)`. */
+export type PgType = BaseType | `varchar(${number})` | `numeric(${number},${number})` | `numeric(${number})`
 
 export interface ColumnSpec {
   name: string
   type: PgType
-  /** NULL allowed (default true for non-key columns). */
+  /** The source field: a dotted path into a JSON record, or a CSV header name. Default: the column's name. */
+  from?: string
+  /** NULL allowed. Default true; key and scope columns are never NULL. */
   nullable?: boolean
+  /** Bounds for int2/int4/int8/float8/numeric values (inclusive). */
+  min?: number
+  max?: number
+  /** The only values allowed (after coercion). */
+  enum?: Array<string | number | boolean>
+  /** timestamptz/date: a number (or digit string) is epoch seconds or milliseconds. Without it, only ISO 8601. */
+  epoch?: 's' | 'ms'
 }
 
 export interface MappingSpec {
@@ -19,6 +33,8 @@ export interface MappingSpec {
   from: string
   /** Columns receiving the internal id (int4) and the catalog table it came from (text). */
   to: [idColumn: string, tableColumn: string]
+  /** Reject reason listed for a record whose id maps nowhere (default 'unmapped'). */
+  unmappedReason?: string
 }
 
 export interface DatasetSpec {
@@ -27,17 +43,21 @@ export interface DatasetSpec {
   table: string
   /** Columns bound once per sync (e.g. user_id); they bound what mirror mode may delete. */
   scope: ColumnSpec[]
-  /** Columns produced per record, in the order the normalizer fills them. */
+  /** Columns produced per record, in table order. */
   columns: ColumnSpec[]
   /** Subset of `columns`: together with the scope, unique in the target. */
   key: string[]
   /** Columns whose change makes a row "updated". Default: every non-key column. */
   compare?: string[]
-  /** Name of a normalizer in src/transform/normalizers.ts. */
-  normalizer: string
+  /** Name of a normalizer in src/transform/normalizers.ts; without one, the columns' rules read the records. */
+  normalizer?: string
   /** Timestamp columns maintained by the merge (null to disable). */
   createdAt?: string | null
   updatedAt?: string | null
+  /** "whole-table": mirror mode may run with an empty scope (and delete any row of the table). */
+  mirror?: 'scoped' | 'whole-table'
+  /** Option names that are shorthands of a scope column, e.g. { userId: 'user_id' }. */
+  scopeAlias?: Record<string, string>
   /** Optional mapping of an external id to an internal one (blueprint -> print). */
   mapping?: MappingSpec
 }

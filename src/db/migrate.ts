@@ -2,6 +2,14 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import type pg from 'pg'
 import { fromPgError } from '../errors'
+import { presets } from '../dataset'
+import type { DatasetSpec } from '../dataset/types'
+import { buildDatasetDdl } from './ddl'
+
+export { buildDatasetDdl } from './ddl'
+
+/** Schema files that create a preset's own table; the rest (sync_runs, brx_staging) is bookkeeping every dataset needs. */
+const PRESET_FILES: Record<string, string> = { '001_user_inventory_items.sql': 'cardtrader-inventory' }
 
 /** schema/ next to the package root (dist/src/db -> ../../../schema). */
 export const SCHEMA_DIR = path.resolve(__dirname, '../../../schema')
@@ -10,8 +18,10 @@ export const SCHEMA_DIR = path.resolve(__dirname, '../../../schema')
  * Applies schema/*.sql in name order, each once, recorded in brx_migrations.
  * A transaction-level advisory lock serializes concurrent migrators.
  */
-export async function applyMigrations (pool: pg.Pool, dir = SCHEMA_DIR): Promise<string[]> {
-  const files = (await fs.readdir(dir)).filter(f => f.endsWith('.sql')).sort()
+export async function applyMigrations (pool: pg.Pool, dir = SCHEMA_DIR, dataset?: DatasetSpec): Promise<string[]> {
+  // A dataset of its own gets the bookkeeping files and its table from its spec; a preset, its file.
+  const preset = dataset === undefined || presets[dataset.name] === dataset ? dataset?.name : undefined
+  const files = (await fs.readdir(dir)).filter(f => f.endsWith('.sql') && (dataset === undefined || PRESET_FILES[f] === undefined || PRESET_FILES[f] === preset)).sort()
   const client = await pool.connect()
   const applied: string[] = []
   try {
@@ -25,6 +35,10 @@ export async function applyMigrations (pool: pg.Pool, dir = SCHEMA_DIR): Promise
       await client.query('INSERT INTO brx_migrations (name) VALUES ($1)', [f])
       applied.push(f)
     }
+    if (dataset !== undefined && preset === undefined) {
+      for (const sql of buildDatasetDdl(dataset)) await client.query(sql)
+      applied.push(`table ${dataset.table}`)
+    }
     await client.query('COMMIT')
     return applied
   } catch (err) {
@@ -33,4 +47,9 @@ export async function applyMigrations (pool: pg.Pool, dir = SCHEMA_DIR): Promise
   } finally {
     client.release()
   }
+}
+
+/** `migrate --dataset`: the bookkeeping tables plus the dataset's table (from its spec, or the preset's schema file). */
+export async function migrateDataset (pool: pg.Pool, dataset: DatasetSpec): Promise<string[]> {
+  return await applyMigrations(pool, SCHEMA_DIR, dataset)
 }

@@ -17,6 +17,7 @@ export const COPY_TRAILER = Buffer.from([0xff, 0xff])
 /** Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01). */
 const PG_EPOCH_MS = 946_684_800_000
 const PG_EPOCH_DAYS = 10_957
+const PG_EPOCH_US = 946_684_800_000_000n
 
 const HEX: Int8Array = (() => {
   const t = new Int8Array(128).fill(-1)
@@ -146,9 +147,46 @@ export class BinaryWriter {
     this.pos += 20
   }
 
-  /** Milliseconds since the Unix epoch, sent as microseconds since 2000-01-01. */
-  timestamptz (ms: number): void {
-    this.int8(BigInt(Math.round((ms - PG_EPOCH_MS))) * 1000n)
+  /** Milliseconds (a number) or microseconds (a bigint) since the Unix epoch, sent as microseconds since 2000-01-01. */
+  timestamptz (t: number | bigint): void {
+    this.int8(typeof t === 'bigint' ? t - PG_EPOCH_US : BigInt(Math.round((t - PG_EPOCH_MS))) * 1000n)
+  }
+
+  /**
+   * numeric's binary form from canonical decimal text ("-12.3400", as
+   * transform/coerce.ts's toDecimal returns it): ndigits, weight (of the first
+   * base-10000 digit), sign (0x4000 negative), dscale (digits after the point),
+   * then the base-10000 digits, leading and trailing zero groups dropped.
+   * See PostgreSQL's numeric_send in src/backend/utils/adt/numeric.c.
+   */
+  numeric (s: string): void {
+    let neg = s.charCodeAt(0) === 45
+    const body = neg ? s.slice(1) : s
+    const dot = body.indexOf('.')
+    const ip = dot < 0 ? body : body.slice(0, dot)
+    const fp = dot < 0 ? '' : body.slice(dot + 1)
+    const ipad = ip.padStart(Math.ceil(ip.length / 4) * 4, '0')
+    const fpad = fp.padEnd(Math.ceil(fp.length / 4) * 4, '0')
+    const groups: number[] = []
+    for (let i = 0; i < ipad.length; i += 4) groups.push(Number(ipad.slice(i, i + 4)))
+    let weight = groups.length - 1
+    for (let i = 0; i < fpad.length; i += 4) groups.push(Number(fpad.slice(i, i + 4)))
+    let first = 0
+    while (first < groups.length && groups[first] === 0) { first++; weight-- }
+    let last = groups.length
+    while (last > first && groups[last - 1] === 0) last--
+    const n = last - first
+    if (n === 0) { weight = 0; neg = false }
+    this.ensure(12 + 2 * n)
+    const b = this.buf
+    this.i32(8 + 2 * n, this.pos)
+    b.writeInt16BE(n, this.pos + 4)
+    b.writeInt16BE(weight, this.pos + 6)
+    b.writeUInt16BE(neg ? 0x4000 : 0, this.pos + 8)
+    b.writeInt16BE(fp.length, this.pos + 10)
+    let p = this.pos + 12
+    for (let i = first; i < last; i++) { b.writeInt16BE(groups[i], p); p += 2 }
+    this.pos = p
   }
 
   /** Days since the Unix epoch, sent as days since 2000-01-01. */

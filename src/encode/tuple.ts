@@ -1,10 +1,19 @@
 import type { ColumnSpec } from '../dataset/types'
+import type { BaseType } from '../dataset/vocabulary'
 import type { BinaryWriter } from './binary-writer'
+
+/** "varchar(64)" -> "varchar", "numeric(12,4)" -> "numeric" (validated specs only). */
+function baseOf (type: string): BaseType {
+  const b = type.slice(0, type.indexOf('(')) as BaseType
+  if (b !== 'varchar' && b !== 'numeric') throw new Error(`no encoder for column type ${type}`)
+  return b
+}
 
 /**
  * Writes one value of a column. Values come from a normalizer that already
  * validated them, so this is a plain dispatch: null -> NULL, else by type.
- * jsonb takes the JSON text; timestamptz takes epoch milliseconds; date takes
+ * jsonb takes the JSON text; timestamptz takes epoch milliseconds (number) or microseconds (bigint);
+ * numeric takes canonical decimal text; date takes
  * epoch days; int8 takes a number or bigint.
  */
 export function writeValue (w: BinaryWriter, type: ColumnSpec['type'], v: unknown): void {
@@ -20,6 +29,10 @@ export function writeValue (w: BinaryWriter, type: ColumnSpec['type'], v: unknow
     case 'uuid': w.uuid(v as string); return
     case 'timestamptz': w.timestamptz(v as number); return
     case 'date': w.date(v as number); return
+    case 'numeric': w.numeric(v as string); return
+    case 'varchar': w.text(v as string); return
+    // Parametrized spellings (varchar(64), numeric(12,4)) come last: the hot types above stay a plain switch.
+    default: writeValue(w, baseOf(type), v)
   }
 }
 

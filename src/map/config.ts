@@ -1,6 +1,7 @@
 import { SyncError } from '../errors'
 import { defaults, mysqlUrlFromEnv } from '../options'
 import type { CatalogTable, MappingOptions } from '../options'
+import { cardtraderCatalog } from '../dataset/cardtrader'
 
 /** A catalog table with every default filled in and its kind code (1-based). */
 export interface ResolvedTable {
@@ -55,7 +56,8 @@ export function chooseSource (m: MappingOptions | undefined): 'none' | 'file' | 
 export function resolveMappingConfig (m: MappingOptions | undefined): MappingConfig {
   const d = defaults.mapping
   const source = chooseSource(m)
-  const given: CatalogTable[] = m?.tables ?? d.tables
+  // The catalog defaults are the CardTrader preset's: its catalog is the mapping's first configuration.
+  const given: CatalogTable[] = m?.tables ?? cardtraderCatalog.tables
   if (!Array.isArray(given) || given.length === 0) invalid('mapping.tables', 'must be a non-empty array.')
   const kinds: string[] = []
   const seen = new Set<string>()
@@ -67,8 +69,8 @@ export function resolveMappingConfig (m: MappingOptions | undefined): MappingCon
     seen.add(t.table)
     const kind = t.kind ?? t.table
     if (typeof kind !== 'string' || kind.length === 0) invalid(`${at}.kind`, 'must be a non-empty string.')
-    const idColumn = t.idColumn ?? 'id'
-    const externalColumn = t.externalColumn ?? 'cardtrader_id'
+    const idColumn = t.idColumn ?? cardtraderCatalog.idColumn
+    const externalColumn = t.externalColumn ?? cardtraderCatalog.externalColumn
     quoteMysqlIdent(idColumn, `${at}.idColumn`)
     quoteMysqlIdent(externalColumn, `${at}.externalColumn`)
     let k = kinds.indexOf(kind)

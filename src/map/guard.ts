@@ -1,7 +1,7 @@
-import { SyncError } from '../errors'
+import { SyncError, cancelledError as cancelled } from '../errors'
 
 export function cancelledError (): SyncError {
-  return new SyncError('BRX_ERR_CANCELLED', 'The sync was cancelled during the blueprint catalog lookup.')
+  return cancelled('during the blueprint catalog lookup')
 }
 
 /**

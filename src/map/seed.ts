@@ -1,5 +1,5 @@
-import { parseArgs } from 'node:util'
 import mysql from 'mysql2/promise'
+import { runCommand, stdio, str, UsageError, type Command, type Io } from '../cli/command'
 import { SyncError, redact } from '../errors'
 import { mysqlUrlFromEnv } from '../options'
 import type { CatalogTable } from '../options'
@@ -81,45 +81,32 @@ Options:
   -h, --help            show this help
 `
 
-interface Io { out: (s: string) => void, err: (s: string) => void }
-
-/** `brx-sync catalog …`: argv is what follows the word "catalog". Returns the exit code. */
-export async function catalogCommand (argv: string[], io: Io = { out: s => process.stdout.write(s), err: s => process.stderr.write(s) }): Promise<number> {
-  let parsed
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        file: { type: 'string', short: 'f' },
-        'mysql-url': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    })
-  } catch (e) {
-    io.err(`${(e as Error).message}\n\n${USAGE}`)
-    return 2
-  }
-  const { values, positionals } = parsed
-  if (values.help === true) { io.out(USAGE); return 0 }
-  const usage = (why: string): number => { io.err(`${why}\n\n${USAGE}`); return 2 }
-  if (positionals.length === 0) return usage('Missing subcommand: expected "seed".')
-  if (positionals[0] !== 'seed' || positionals.length > 1) return usage(`Unknown subcommand "${positionals.join(' ')}": expected "seed".`)
-  if (values.file === undefined || values.file === '') return usage('Missing --file <catalog file>.')
-  const url = mysqlUrlFromEnv({ mysqlUrl: values['mysql-url'] })
-  if (url === undefined) return usage('Missing --mysql-url <url> (or set MYSQL_URL).')
-  try {
+/** `brx-sync catalog seed`: the flags follow the word "catalog". */
+export const catalogSpec: Command = {
+  name: 'catalog',
+  summary: 'catalog seed: load a catalog file into MySQL',
+  usage: USAGE,
+  positionals: true,
+  options: {
+    file: { type: 'string', short: 'f' },
+    'mysql-url': { type: 'string' },
+  },
+  run: async (values, positionals, io) => {
+    if (positionals.length === 0) throw new UsageError('Missing subcommand: expected "seed".')
+    if (positionals[0] !== 'seed' || positionals.length > 1) throw new UsageError(`Unknown subcommand "${positionals.join(' ')}": expected "seed".`)
+    const file = str(values.file)
+    if (file === undefined || file === '') throw new UsageError('Missing --file <catalog file>.')
+    const url = mysqlUrlFromEnv({ mysqlUrl: str(values['mysql-url']) })
+    if (url === undefined) throw new UsageError('Missing --mysql-url <url> (or set MYSQL_URL).')
     const t0 = performance.now()
-    const r = await seedCatalog(url, values.file)
+    const r = await seedCatalog(url, file)
     const per = Object.entries(r.tables).map(([t, n]) => `${t} ${n}`).join(', ')
     io.out(`Seeded ${r.rows} catalog rows into ${describeMysql(url)} in ${Math.round(performance.now() - t0)} ms (${per}).\n`)
     return 0
-  } catch (e) {
-    if (e instanceof SyncError) {
-      io.err(`${e.code}: ${e.message}\n`)
-      return e.code === 'BRX_ERR_OPTIONS_INVALID' ? 2 : e.exitCode
-    }
-    io.err(`BRX_ERR_INTERNAL: ${redact(String((e as Error)?.stack ?? e))}\n`)
-    return 70
-  }
+  },
+}
+
+/** `brx-sync catalog …`: argv is what follows the word "catalog". Returns the exit code. */
+export async function catalogCommand (argv: string[], io: Io = stdio): Promise<number> {
+  return await runCommand(catalogSpec, argv, io)
 }

@@ -2,8 +2,22 @@ import fs from 'node:fs'
 import { pipeline } from 'node:stream/promises'
 import type pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
-import { SyncError } from '../errors'
+import { SyncError, cancelledError } from '../errors'
 import type { MergeSql } from './sql'
+import type { ChangeSql } from './changes-sql'
+import { sampleChanges, type ChangesFile, type GuardVerdict, type Preview } from './changes'
+
+/**
+ * Change capture for a dry run and the changes file. Absent: the merge runs
+ * exactly its plain statements (no capture cost).
+ */
+export interface MergeCapture {
+  sql: ChangeSql
+  /** Run every statement, report, then ROLLBACK (the run is recorded afterwards, outside the transaction). */
+  dryRun: boolean
+  /** Written before COMMIT to a temporary name, renamed after it. */
+  changes?: ChangesFile
+}
 
 export interface MergeInput {
   sql: MergeSql
@@ -21,6 +35,7 @@ export interface MergeInput {
   beforeCommit: (counts: MergeCounts) => Promise<void>
   /** Checked between statements and before COMMIT: an abort between two statements must not commit. */
   signal?: AbortSignal
+  capture?: MergeCapture
 }
 
 export interface MergeCounts {
@@ -32,19 +47,43 @@ export interface MergeCounts {
   fastPath: boolean
   /** Milliseconds per merge statement, for the log. */
   steps: Record<string, number>
+  /** Dry run only: the guard's verdict and samples of each kind of change. */
+  preview?: Preview
 }
 
 function checkAbort (signal: AbortSignal | undefined): void {
-  if (signal?.aborted === true) throw new SyncError('BRX_ERR_CANCELLED', 'The sync was cancelled during the merge; nothing was committed.')
+  if (signal?.aborted === true) throw cancelledError('during the merge; nothing was committed')
 }
 
-/** Records the run (inside the transaction), drops staging if any, and commits — unless cancelled meanwhile. */
-async function commit (client: pg.ClientBase, m: { beforeCommit: (c: MergeCounts) => Promise<void>, signal?: AbortSignal }, counts: MergeCounts, dropStagingSql?: string): Promise<void> {
+interface Finish { beforeCommit: (c: MergeCounts) => Promise<void>, signal?: AbortSignal, capture?: MergeCapture }
+
+/**
+ * Records the run (inside the transaction), drops staging if any, writes the
+ * changes file's temporary copy, and commits — unless cancelled meanwhile.
+ * A dry run instead samples the changes and rolls back; the run is then
+ * recorded and staging dropped outside the transaction.
+ */
+async function commit (client: pg.ClientBase, m: Finish, counts: MergeCounts, dropStagingSql?: string): Promise<void> {
   checkAbort(m.signal)
+  const cap = m.capture
+  if (cap?.dryRun === true) {
+    counts.preview = { ...(counts.preview as Preview), samples: await sampleChanges(client, cap.sql) }
+    await client.query('ROLLBACK')
+    if (dropStagingSql !== undefined) await client.query(dropStagingSql)
+    await m.beforeCommit(counts)
+    return
+  }
   await m.beforeCommit(counts)
   if (dropStagingSql !== undefined) await client.query(dropStagingSql)
+  if (cap?.changes !== undefined) await cap.changes.write(client, cap.sql)
   checkAbort(m.signal)
   await client.query('COMMIT')
+}
+
+/** After a failure inside the transaction. */
+async function rollback (client: pg.ClientBase, capture: MergeCapture | undefined): Promise<void> {
+  capture?.changes?.discard()
+  await client.query('ROLLBACK').catch(() => {})
 }
 
 /** Runs one statement (unless the sync was cancelled) and records how long it took under `name`. */
@@ -63,8 +102,11 @@ async function timed (steps: Record<string, number>, name: string, run: () => Pr
  */
 export async function runMerge (client: pg.ClientBase, m: MergeInput, dropStagingSql: string): Promise<MergeCounts> {
   await client.query('BEGIN')
+  let counts: MergeCounts
   try {
     await setLocals(client, m.statementTimeoutMs, m.workMem)
+    const cap = m.capture
+    if (cap !== undefined) await client.query(cap.sql.table)
     const steps: Record<string, number> = {}
     const duplicates = m.maybeDuplicates ? await timed(steps, 'dedup', async () => await client.query(m.sql.dedup), m.signal) : 0
     const written = m.staged - duplicates
@@ -74,26 +116,32 @@ export async function runMerge (client: pg.ClientBase, m: MergeInput, dropStagin
     const has = (await client.query<{ has: boolean }>(m.sql.scopeHasRows, m.scopeValues)).rows[0].has
     let inserted = 0; let updated = 0; let deleted = 0
     if (!has) {
-      inserted = await timed(steps, 'insert', async () => await client.query(m.sql.insertAll, m.scopeValues), m.signal)
+      inserted = await timed(steps, 'insert', async () => await client.query(cap?.sql.insert(m.sql.insertAll) ?? m.sql.insertAll, m.scopeValues), m.signal)
     } else {
       await timed(steps, 'classify', async () => await client.query(m.sql.classify, m.scopeValues), m.signal)
+      // Old values exist only before the UPDATE.
+      if (cap !== undefined) await timed(steps, 'capture', async () => await client.query(cap.sql.captureUpdates, m.scopeValues), m.signal)
       updated = await timed(steps, 'update', async () => await client.query(m.sql.update, m.scopeValues), m.signal)
-      inserted = await timed(steps, 'insert', async () => await client.query(m.sql.insert, m.scopeValues), m.signal)
-      if (m.mode === 'mirror') deleted = await timed(steps, 'delete', async () => await client.query(m.sql.delete, m.scopeValues), m.signal)
+      inserted = await timed(steps, 'insert', async () => await client.query(cap?.sql.insert(m.sql.insert) ?? m.sql.insert, m.scopeValues), m.signal)
+      if (m.mode === 'mirror') deleted = await timed(steps, 'delete', async () => await client.query(cap?.sql.delete(m.sql.delete) ?? m.sql.delete, m.scopeValues), m.signal)
     }
     const unchanged = written - inserted - updated
     const existing = updated + unchanged + deleted
-    if (deleted > 0 && !m.allowMassDelete && deleted > m.maxDeleteRatio * existing) {
+    const guard: GuardVerdict = { wouldRefuse: deleted > 0 && !m.allowMassDelete && deleted > m.maxDeleteRatio * existing, deleted, existing, maxDeleteRatio: m.maxDeleteRatio, allowMassDelete: m.allowMassDelete }
+    // A dry run reports the verdict; a real sync stops on it.
+    if (guard.wouldRefuse && cap?.dryRun !== true) {
       throw new SyncError('BRX_ERR_WIPE_GUARD',
         `Mirror mode would delete ${deleted} of the scope's ${existing} rows (${(100 * deleted / existing).toFixed(1)}%), more than maxDeleteRatio ${m.maxDeleteRatio}; nothing was changed. Check the export, or pass allowMassDelete.`)
     }
-    const counts = { duplicates, inserted, updated, unchanged, deleted, fastPath: !has, steps }
+    counts = { duplicates, inserted, updated, unchanged, deleted, fastPath: !has, steps }
+    if (cap?.dryRun === true) counts.preview = { dryRun: true, guard, samples: { inserted: [], updated: [], deleted: [] } }
     await commit(client, m, counts, dropStagingSql)
-    return counts
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => {})
+    await rollback(client, m.capture)
     throw err
   }
+  m.capture?.changes?.publish()
+  return counts
 }
 
 export interface DirectInput {
@@ -108,6 +156,7 @@ export interface DirectInput {
   workMem: string
   beforeCommit: (counts: MergeCounts) => Promise<void>
   signal?: AbortSignal
+  capture?: MergeCapture
 }
 
 /**
@@ -117,6 +166,7 @@ export interface DirectInput {
  * records the run, and commits.
  */
 export async function finishDirect (client: pg.ClientBase, m: DirectInput): Promise<MergeCounts> {
+  let counts: MergeCounts
   try {
     await setLocals(client, m.statementTimeoutMs, m.workMem)
     let lateInserted = 0
@@ -127,13 +177,21 @@ export async function finishDirect (client: pg.ClientBase, m: DirectInput): Prom
       await client.query(m.sql.lateUpdate, m.scopeValues)
       lateInserted = (await client.query(m.sql.lateInsert, m.scopeValues)).rowCount ?? 0
     }
-    const counts: MergeCounts = { duplicates: m.spilled - lateInserted, inserted: m.copied + lateInserted, updated: 0, unchanged: 0, deleted: 0, fastPath: true, steps: {} }
+    counts = { duplicates: m.spilled - lateInserted, inserted: m.copied + lateInserted, updated: 0, unchanged: 0, deleted: 0, fastPath: true, steps: {} }
+    const cap = m.capture
+    if (cap !== undefined) {
+      // The scope was empty when the transaction began (checked under the scope lock): all its rows are new.
+      await client.query(cap.sql.table)
+      await client.query(cap.sql.captureScopeInserts, m.scopeValues)
+      if (cap.dryRun) counts.preview = { dryRun: true, guard: { wouldRefuse: false, deleted: 0, existing: 0, maxDeleteRatio: 0, allowMassDelete: false }, samples: { inserted: [], updated: [], deleted: [] } }
+    }
     await commit(client, m, counts)
-    return counts
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => {})
+    await rollback(client, m.capture)
     throw err
   }
+  m.capture?.changes?.publish()
+  return counts
 }
 
 /**

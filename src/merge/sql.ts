@@ -1,4 +1,4 @@
-import { compareColumns, quoteIdent, quoteTable } from '../dataset'
+import { compareColumns, quoteIdent, quoteTable, sqlType } from '../dataset'
 import type { DatasetSpec } from '../dataset/types'
 
 /**
@@ -33,10 +33,6 @@ export interface MergeSql {
   lateInsert: string
 }
 
-const PG_TYPE: Record<string, string> = {
-  int2: 'smallint', int4: 'integer', int8: 'bigint', float8: 'double precision', bool: 'boolean',
-  text: 'text', jsonb: 'jsonb', uuid: 'uuid', timestamptz: 'timestamptz', date: 'date',
-}
 
 export const SEQ_COLUMN = 'brx_seq'
 
@@ -47,8 +43,8 @@ export function buildMergeSql (d: DatasetSpec, staging: string): MergeSql {
   const cmp = compareColumns(d).map(c => quoteIdent(c))
   const keyJoin = d.key.map(k => `t.${quoteIdent(k)} = s.${quoteIdent(k)}`).join(' AND ')
   const scopeCols = d.scope.map(c => quoteIdent(c.name))
-  const scopeWhere = d.scope.map((c, i) => `t.${quoteIdent(c.name)} = $${i + 1}::${PG_TYPE[c.type]}`)
-  const scopeParams = d.scope.map((c, i) => `$${i + 1}::${PG_TYPE[c.type]}`)
+  const scopeWhere = d.scope.map((c, i) => `t.${quoteIdent(c.name)} = $${i + 1}::${sqlType(c.type)}`)
+  const scopeParams = d.scope.map((c, i) => `$${i + 1}::${sqlType(c.type)}`)
   const inScope = (alias = 't'): string => scopeWhere.map(w => w.replace(/^t\./, `${alias}.`)).join(' AND ') || 'TRUE'
   const updatedAt = d.updatedAt != null ? `, ${quoteIdent(d.updatedAt)} = now()` : ''
   const insertCols = [...scopeCols, ...cols].join(', ')
@@ -60,7 +56,7 @@ export function buildMergeSql (d: DatasetSpec, staging: string): MergeSql {
   const lastWins = `(SELECT DISTINCT ON (${keyList}) * FROM ${late} ORDER BY ${keyList}, brx_ord DESC)`
   return {
     directCopy: `COPY ${target} (${insertCols}) FROM STDIN (FORMAT binary)`,
-    lateTable: `CREATE TEMP TABLE ${late} (${[...d.scope, ...d.columns].map(c => `${quoteIdent(c.name)} ${PG_TYPE[c.type]}`).join(', ')}, brx_ord bigserial) ON COMMIT DROP`,
+    lateTable: `CREATE TEMP TABLE ${late} (${[...d.scope, ...d.columns].map(c => `${quoteIdent(c.name)} ${sqlType(c.type)}`).join(', ')}, brx_ord bigserial) ON COMMIT DROP`,
     // brx_ord numbers the rows in COPY order, which is input order.
     lateCopy: `COPY ${late} (${insertCols}) FROM STDIN (FORMAT binary)`,
     lateUpdate: nonKey.length === 0
@@ -69,7 +65,7 @@ export function buildMergeSql (d: DatasetSpec, staging: string): MergeSql {
     lateInsert: `INSERT INTO ${target} (${insertCols}) SELECT ${insertVals} FROM ${lastWins} s WHERE NOT EXISTS (SELECT 1 FROM ${target} t WHERE ${inScope()} AND ${keyJoin})`,
     // UNLOGGED: staged rows are merged and dropped, WAL for them is waste. Autovacuum off: an
     // auto-ANALYZE racing the load could leave the planner thinking staging holds one row.
-    createStaging: `CREATE UNLOGGED TABLE ${staging} (${d.columns.map(c => `${quoteIdent(c.name)} ${PG_TYPE[c.type]}`).join(', ')}, ${SEQ_COLUMN} integer NOT NULL) WITH (autovacuum_enabled = false)`,
+    createStaging: `CREATE UNLOGGED TABLE ${staging} (${d.columns.map(c => `${quoteIdent(c.name)} ${sqlType(c.type)}`).join(', ')}, ${SEQ_COLUMN} integer NOT NULL) WITH (autovacuum_enabled = false)`,
     copy: `COPY ${staging} (${cols.join(', ')}, ${SEQ_COLUMN}) FROM STDIN (FORMAT binary)`,
     // Last occurrence wins: drop every staged row that a later row with the same key supersedes.
     dedup: `DELETE FROM ${staging} a USING ${staging} b WHERE ${d.key.map(k => `a.${quoteIdent(k)} = b.${quoteIdent(k)}`).join(' AND ')} AND a.${SEQ_COLUMN} < b.${SEQ_COLUMN}`,

@@ -1,4 +1,9 @@
-import { RecordScanner, type InputFormat } from './scanner'
+import { SyncError } from '../errors'
+import { CsvSyntaxError, parseCsvRecord } from '../transform/csv'
+import { CsvScanner } from './csv-scanner'
+import { RecordScanner, type InputFormat as JsonFormat } from './scanner'
+
+export type InputFormat = JsonFormat | 'csv'
 
 /** A run of whole records, copied into a buffer of its own so it can be transferred to a worker. */
 export interface Partition {
@@ -19,7 +24,9 @@ export interface Partition {
  * incoming chunks are released as soon as no pending record needs them.
  */
 export class Partitioner {
-  readonly scanner: RecordScanner
+  readonly scanner: RecordScanner | CsvScanner
+  /** CSV: the header's field names, known once the first record boundary is (before any partition). */
+  header: string[] | null = null
   private chunks: Buffer[] = []
   /** Absolute offset of chunks[0][0]. */
   private chunksBase = 0
@@ -29,10 +36,21 @@ export class Partitioner {
   private ready: Partition[] = []
 
   constructor (format: InputFormat | 'auto', private readonly targetBytes: number, name: string, private readonly maxRecords = 50_000) {
-    this.scanner = new RecordScanner(format, (s, e) => this.onRecord(s, e), 256 << 20, name)
+    this.scanner = format === 'csv'
+      ? new CsvScanner((s, e) => this.onRecord(s, e), (s, e) => this.onHeader(s, e, name), 256 << 20, name)
+      : new RecordScanner(format, (s, e) => this.onRecord(s, e), 256 << 20, name)
   }
 
-  get format (): InputFormat | null { return this.scanner.format }
+  /** The header is parsed here, once, so that every worker gets the field names with its task. */
+  private onHeader (start: number, end: number, name: string): void {
+    const text = this.copyRange(start, end).toString('utf8')
+    try {
+      this.header = parseCsvRecord(text).map(f => f ?? '')
+    } catch (err) {
+      if (!(err instanceof CsvSyntaxError)) throw err
+      throw new SyncError('BRX_ERR_INPUT_MALFORMED', `${name} has a CSV header that does not parse: ${err.message}.`, { file: name, row: 0 })
+    }
+  }
 
   push (chunk: Buffer): void {
     this.chunks.push(chunk)
@@ -60,24 +78,29 @@ export class Partitioner {
   private cut (): void {
     if (this.partStart < 0) return
     const n = this.offsets.length
-    const end = this.partStart + this.offsets[n - 1]
-    const data = Buffer.allocUnsafeSlow(end - this.partStart)
+    const data = this.copyRange(this.partStart, this.partStart + this.offsets[n - 1])
+    this.ready.push({ data, offsets: Uint32Array.from(this.offsets), firstRow: this.nextRow, byteOffset: this.partStart, count: n / 2 })
+    this.nextRow += n / 2
+    this.offsets = []
+    this.partStart = -1
+  }
+
+  /** The input's bytes [start, end) in a buffer of their own (transferable). */
+  private copyRange (start: number, end: number): Buffer {
+    const data = Buffer.allocUnsafeSlow(end - start)
     let written = 0
     let base = this.chunksBase
     for (const c of this.chunks) {
       const cEnd = base + c.length
-      if (cEnd > this.partStart && base < end) {
-        const from = Math.max(this.partStart, base) - base
+      if (cEnd > start && base < end) {
+        const from = Math.max(start, base) - base
         const to = Math.min(end, cEnd) - base
         c.copy(data, written, from, to)
         written += to - from
       }
       base = cEnd
     }
-    this.ready.push({ data, offsets: Uint32Array.from(this.offsets), firstRow: this.nextRow, byteOffset: this.partStart, count: n / 2 })
-    this.nextRow += n / 2
-    this.offsets = []
-    this.partStart = -1
+    return data
   }
 
   /** Drops chunks that lie entirely before anything still needed. */
@@ -88,4 +111,10 @@ export class Partitioner {
       this.chunks.shift()
     }
   }
+}
+
+/** 'csv' when told, or for a .csv / .csv.gz path with format 'auto'; JSON and NDJSON tell themselves apart by their first byte. */
+export function inputFormat (format: InputFormat | 'auto', input: unknown): InputFormat | 'auto' {
+  if (format === 'auto' && typeof input === 'string' && /\.csv(\.gz)?$/i.test(input)) return 'csv'
+  return format
 }

@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import zlib from 'node:zlib'
 import { Readable } from 'node:stream'
-import { SyncError } from '../errors'
+import { SyncError, syncError } from '../errors'
 
 export interface OpenedSource {
   stream: Readable
@@ -10,8 +10,8 @@ export interface OpenedSource {
   size: number | null
   /** Bytes consumed from disk, for progress on gzip input. */
   rawBytes: () => number
-  /** True when the same input can be read again (a retry may restart the load). */
-  reopenable: boolean
+  /** Ends the input now (cancellation): destroys the caller's stream too, so a stalled pipe cannot keep a read waiting. */
+  destroy: () => void
   gzip: boolean
 }
 
@@ -21,7 +21,7 @@ export async function openSource (input: string | Readable, gzip: boolean | 'aut
   let raw: Readable
   let name: string
   let size: number | null = null
-  let reopenable = false
+  let isFile = false
   let gz = gzip === true
   if (typeof input === 'string' && input !== '-') {
     name = input
@@ -30,10 +30,10 @@ export async function openSource (input: string | Readable, gzip: boolean | 'aut
       if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EISDIR' })
       size = st.size
     } catch (err) {
-      throw new SyncError('BRX_ERR_INPUT_UNREADABLE', `Input file ${input} cannot be read: ${(err as Error).message}.`, { cause: err, file: input })
+      throw syncError('BRX_ERR_INPUT_UNREADABLE', [`file ${input}`, (err as Error).message], { cause: err, file: input })
     }
     raw = fs.createReadStream(input, { highWaterMark: 256 * 1024 })
-    reopenable = true
+    isFile = true
     if (gzip === 'auto') gz = /\.gz$/i.test(input) || await hasGzipMagic(input)
   } else {
     name = input === '-' ? 'stdin' : 'input stream'
@@ -42,7 +42,7 @@ export async function openSource (input: string | Readable, gzip: boolean | 'aut
   // Not a 'data' listener: that would switch the stream to flowing mode before the consumer reads.
   const rawBytes = (): number => (raw as fs.ReadStream).bytesRead ?? 0
   let stream: Readable = raw
-  if (!gz && gzip === 'auto' && !reopenable) {
+  if (!gz && gzip === 'auto' && !isFile) {
     stream = await sniffGzip(raw)
   } else if (gz) {
     const gunzip = zlib.createGunzip({ chunkSize: 256 * 1024 })
@@ -50,7 +50,8 @@ export async function openSource (input: string | Readable, gzip: boolean | 'aut
     stream = raw.pipe(gunzip)
   }
   stream.on('error', () => { /* surfaced by the consumer's iterator */ })
-  return { stream, name, size, rawBytes, reopenable, gzip: gz }
+  const destroy = (): void => { raw.destroy(); stream.destroy() }
+  return { stream, name, size, rawBytes, gzip: gz, destroy }
 }
 
 export function sourceError (err: unknown, name: string): SyncError {

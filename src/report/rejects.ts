@@ -1,6 +1,6 @@
 import fs from 'node:fs'
 import { once } from 'node:events'
-import { SyncError } from '../errors'
+import { syncError } from '../errors'
 import type { Reject } from './types'
 
 /** NDJSON of rejected, unmapped and excluded records: one line each, written per partition. */
@@ -31,6 +31,6 @@ export class RejectsFile {
   }
 
   private check (): void {
-    if (this.failed !== null) throw new SyncError('BRX_ERR_LOCAL_IO', `The rejects file ${String(this.path)} cannot be written: ${this.failed.message}.`, { cause: this.failed, option: 'rejectsFile', file: this.path ?? undefined })
+    if (this.failed !== null) throw syncError('BRX_ERR_LOCAL_IO', ['rejects file', String(this.path), this.failed.message], { cause: this.failed, option: 'rejectsFile', file: this.path ?? undefined })
   }
 }

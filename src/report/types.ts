@@ -1,3 +1,5 @@
+import type { Preview } from '../merge/changes'
+
 /** What a sync returns and stores in `sync_runs.report`. Every input row is accounted for:
  *  read = valid + rejected
  *  valid = written + duplicates + unmapped + excluded
@@ -50,11 +52,17 @@ export interface SyncReport {
   rowsPerSecond: number
   fastPath: boolean
   attempts: number
+  /** True when nothing was committed: the counts are what a real sync would do. */
+  dryRun: boolean
+  /** Dry run only: the mass-delete guard's verdict and up to 10 keys of each kind of change. */
+  preview?: Preview
+  /** The changes file, when one was asked for (complete: it appears only after COMMIT). */
+  changesFile?: string | null
 }
 
 export interface Progress {
   runId: string
-  phase: 'lock' | 'load' | 'merge' | 'done'
+  phase: 'load' | 'merge' | 'done'
   rowsRead: number
   rowsWritten: number
   bytesRead: number

@@ -1,7 +1,7 @@
 import os from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type pg from 'pg'
-import { SyncError, fromPgError, redact } from '../errors'
+import { SyncError, cancelledError, fromPgError, redact, syncError } from '../errors'
 
 /**
  * sync_runs bookkeeping and the per-scope advisory lock. The lock is a
@@ -20,11 +20,11 @@ export async function acquireScopeLock (client: pg.ClientBase, table: string, sc
   const deadline = Date.now() + opts.timeoutMs
   let delay = 25
   for (;;) {
-    if (opts.signal?.aborted === true) throw new SyncError('BRX_ERR_CANCELLED', 'The sync was cancelled while waiting for the scope lock.')
+    if (opts.signal?.aborted === true) throw cancelledError('while waiting for the scope lock')
     const { rows } = await client.query<{ ok: boolean }>(TRY_LOCK, [table, scope])
     if (rows[0].ok) return
-    if (!opts.wait) throw new SyncError('BRX_ERR_SCOPE_BUSY', `Another sync of ${table} holds the scope ${scope}; lock: "fail" was chosen.`, { table })
-    if (Date.now() >= deadline) throw new SyncError('BRX_ERR_SCOPE_BUSY', `Another sync of ${table} held the scope ${scope} for longer than lockTimeoutMs (${opts.timeoutMs} ms).`, { table })
+    if (!opts.wait) throw syncError('BRX_ERR_SCOPE_BUSY', [table, scope, 'lock: "fail" was chosen'], { table })
+    if (Date.now() >= deadline) throw syncError('BRX_ERR_SCOPE_BUSY', [table, scope, `waited longer than lockTimeoutMs (${opts.timeoutMs} ms)`], { table })
     await sleep(Math.min(delay, Math.max(1, deadline - Date.now())))
     delay = Math.min(delay * 2, 500)
   }
@@ -34,20 +34,36 @@ export async function releaseScopeLock (client: pg.ClientBase, table: string, sc
   await client.query('SELECT pg_advisory_unlock(hashtext($1), hashtext($2))', [table, scope])
 }
 
-export async function insertRun (client: pg.ClientBase, r: { id: string, dataset: string, scope: string, mode: string, staging: string }): Promise<void> {
+export interface RunRow { id: string, dataset: string, scope: string, mode: string, staging: string, table: string, dryRun: boolean }
+
+/** The run's row: inserted on the first attempt, set running again on a retry. */
+export async function startRun (client: pg.ClientBase, r: RunRow, attempt: number): Promise<void> {
   try {
+    if (attempt > 1) {
+      await client.query("UPDATE sync_runs SET status = 'running', finished_at = NULL, error_code = NULL, error_message = NULL, heartbeat_at = now() WHERE id = $1", [r.id])
+      return
+    }
     await client.query(
-      `INSERT INTO sync_runs (id, dataset, scope, mode, status, pid, host, staging_table)
-       VALUES ($1, $2, $3::jsonb, $4, 'running', $5, $6, $7)`,
-      [r.id, r.dataset, r.scope, r.mode, process.pid, os.hostname(), r.staging])
+      `INSERT INTO sync_runs (id, dataset, scope, mode, status, pid, host, staging_table, target_table, dry_run)
+       VALUES ($1, $2, $3::jsonb, $4, 'running', $5, $6, $7, $8, $9)`,
+      [r.id, r.dataset, r.scope, r.mode, process.pid, os.hostname(), r.staging, r.table, r.dryRun])
   } catch (err) {
     throw fromPgError(err, 'Recording the run in sync_runs')
   }
 }
 
-export const PROGRESS_SQL = 'UPDATE sync_runs SET progress = $2::jsonb, heartbeat_at = now() WHERE id = $1'
-// clock_timestamp(), not now(): now() is when the merge transaction began.
-export const SUCCEED_SQL = "UPDATE sync_runs SET status = 'succeeded', finished_at = clock_timestamp(), heartbeat_at = clock_timestamp(), report = $2::jsonb, progress = $3::jsonb WHERE id = $1"
+/** Progress and heartbeat; best effort, by whoever has a connection free (never waited for). */
+export async function recordProgress (db: pg.Pool | pg.ClientBase, id: string, progress: unknown): Promise<void> {
+  await db.query('UPDATE sync_runs SET progress = $2::jsonb, heartbeat_at = now() WHERE id = $1', [id, JSON.stringify(progress)])
+}
+
+/** Inside the merge transaction, just before COMMIT: the run succeeds with the data or not at all. */
+export async function succeedRun (client: pg.ClientBase, id: string, report: unknown, progress: unknown): Promise<void> {
+  // clock_timestamp(), not now(): now() is when the merge transaction began.
+  await client.query(
+    "UPDATE sync_runs SET status = 'succeeded', finished_at = clock_timestamp(), heartbeat_at = clock_timestamp(), report = $2::jsonb, progress = $3::jsonb WHERE id = $1",
+    [id, JSON.stringify(report), JSON.stringify(progress)])
+}
 
 export async function failRun (client: pg.ClientBase, id: string, err: SyncError): Promise<void> {
   const status = err.code === 'BRX_ERR_CANCELLED' ? 'cancelled' : 'failed'
@@ -69,8 +85,8 @@ export async function reapAbandoned (client: pg.ClientBase, dataset: string, sco
   for (const r of rows) {
     if (r.staging_table !== null) await dropStaging(client, r.staging_table)
     await client.query(
-      "UPDATE sync_runs SET status = 'failed', finished_at = now(), error_code = 'BRX_ERR_ABANDONED', error_message = 'The process running this sync died; found by a later sync of the same scope.' WHERE id = $1 AND status = 'running'",
-      [r.id])
+      "UPDATE sync_runs SET status = 'failed', finished_at = now(), error_code = 'BRX_ERR_ABANDONED', error_message = $2 WHERE id = $1 AND status = 'running'",
+      [r.id, syncError('BRX_ERR_ABANDONED', ['a later sync of the same scope']).message])
   }
   return rows.length
 }

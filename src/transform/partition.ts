@@ -3,7 +3,9 @@ import type { ColumnSpec, DatasetSpec } from '../dataset/types'
 import { BinaryWriter, writeTuple } from '../encode'
 import type { Reject } from '../report/types'
 import { keyHash } from './key-hash'
-import { findNormalizer } from './normalizers'
+import { parseCsvRecord } from './csv'
+import { findNormalizer, type Normalizer } from './normalizers'
+import { compileRecordReader, type RecordFormat } from './rules'
 import { Rejection } from './values'
 
 /**
@@ -23,6 +25,10 @@ export interface TransformTask {
   unmapped: 'skip' | 'keep' | null
   /** Tuple layout: the target's (scope values first, no sequence) or staging's (columns + sequence). */
   layout: TupleLayout
+  /** How records are written; default 'json' (a JSON array's elements or NDJSON lines). */
+  format?: RecordFormat
+  /** CSV: the header's field names, read once by the main thread. */
+  header?: string[]
 }
 
 export interface TupleLayout {
@@ -68,8 +74,8 @@ export async function transformPartition (task: TransformTask, resolve?: Resolve
   // Wall time in the worker (process.cpuUsage() would count every thread of the process).
   const t0 = performance.now()
   const { data, offsets, dataset } = task
-  const normalize = findNormalizer(dataset.normalizer)
-  if (normalize === undefined) throw new Error(`unknown normalizer "${dataset.normalizer}"`)
+  const csv = task.format === 'csv'
+  const normalize = recordReader(task)
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
   const count = offsets.length / 2
   const allUtf8 = isUtf8(buf)
@@ -98,9 +104,10 @@ export async function transformPartition (task: TransformTask, resolve?: Resolve
     }
     let rec: unknown
     try {
-      rec = JSON.parse(buf.toString('utf8', s, e))
+      rec = csv ? parseCsvRecord(buf.toString('utf8', s, e)) : JSON.parse(buf.toString('utf8', s, e))
     } catch (err) {
-      reject(i, 'malformed_json', `the record is not valid JSON: ${(err as Error).message}.`, RAW)
+      if (csv) reject(i, 'malformed_csv', `the record is not valid CSV: ${(err as Error).message}.`, RAW)
+      else reject(i, 'malformed_json', `the record is not valid JSON: ${(err as Error).message}.`, RAW)
       continue
     }
     const out = new Array<unknown>(width)
@@ -110,12 +117,12 @@ export async function transformPartition (task: TransformTask, resolve?: Resolve
       // JSON.stringify of a value nested thousands deep overflows the stack: hostile input, not a bug.
       if (err instanceof RangeError) { reject(i, 'invalid_value', 'the record is nested too deeply to store.', RAW); continue }
       if (!(err instanceof Rejection)) throw err
-      reject(i, err.reason, err.message, rec)
+      reject(i, err.reason, err.message, csv ? csvObject(task.header as string[], rec as unknown[]) : rec)
       continue
     }
     rows.push(out)
     rowNos.push(i)
-    if (task.keepRaw) recs.push(rec)
+    if (task.keepRaw) recs.push(csv ? csvObject(task.header as string[], rec as unknown[]) : rec)
   }
   const valid = rows.length
 
@@ -138,7 +145,7 @@ export async function transformPartition (task: TransformTask, resolve?: Resolve
       if (kind === 0) {
         unmapped++
         if (task.unmapped === 'keep') { keep[j] = 1; continue }
-        reject(rowNos[j], 'unmapped_blueprint', `${mapping.from} ${String(r[from])} maps to no catalog entry.`, recs[j], false)
+        reject(rowNos[j], mapping.unmappedReason ?? 'unmapped', `${mapping.from} ${String(r[from])} maps to no catalog entry.`, recs[j], false)
         continue
       }
       if (ans.excluded[kind] === 1) {
@@ -181,6 +188,37 @@ export async function transformPartition (task: TransformTask, resolve?: Resolve
     reasons,
     cpuMs: performance.now() - t0,
   }
+}
+
+/**
+ * The record reader of a task's dataset: its named normalizer, else its
+ * column rules compiled once per worker (a task carries a structured clone
+ * of the spec, so the cache is keyed by the spec's text, a few hundred bytes).
+ */
+const compiled = new Map<string, Normalizer>()
+function recordReader (task: TransformTask): Normalizer {
+  const d = task.dataset
+  if (d.normalizer !== undefined) {
+    const named = findNormalizer(d.normalizer)
+    if (named === undefined) throw new Error(`unknown normalizer "${d.normalizer}"`)
+    if (task.format === 'csv') throw new Error(`normalizer "${d.normalizer}" reads JSON records, not CSV`)
+    return named
+  }
+  const key = JSON.stringify([d, task.format ?? 'json', task.header ?? null])
+  let r = compiled.get(key)
+  if (r === undefined) {
+    if (compiled.size >= 64) compiled.clear()
+    r = compileRecordReader(d, task.format ?? 'json', task.header)
+    compiled.set(key, r)
+  }
+  return r
+}
+
+/** A CSV record as an object named by the header, for the rejects file. */
+function csvObject (header: readonly string[], fields: readonly unknown[]): Record<string, unknown> {
+  const o: Record<string, unknown> = {}
+  for (let i = 0; i < fields.length; i++) o[i < header.length ? header[i] : `_${i + 1}`] = fields[i]
+  return o
 }
 
 /** Marks a record to be listed as its raw text (it did not parse, or cannot be serialized). */

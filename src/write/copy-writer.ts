@@ -14,9 +14,8 @@ import { COPY_HEADER, COPY_TRAILER } from '../encode'
 export class CopyWriter {
   private stream: Writable
   private failed: Error | null = null
-  bytes = 0
 
-  constructor (readonly client: pg.PoolClient, sql: string) {
+  constructor (client: pg.PoolClient, sql: string) {
     this.stream = client.query(copyFrom(sql))
     this.stream.on('error', (err: Error) => { this.failed ??= err })
     this.stream.write(COPY_HEADER)
@@ -29,7 +28,6 @@ export class CopyWriter {
 
   async write (buf: Uint8Array): Promise<void> {
     if (this.failed !== null) throw this.failed
-    this.bytes += buf.byteLength
     if (!this.stream.write(buf)) await once(this.stream, 'drain')
   }
 

@@ -3,11 +3,11 @@ import os from 'node:os'
 import path from 'node:path'
 import { once } from 'node:events'
 import { COPY_HEADER, COPY_TRAILER } from '../encode'
-import { SyncError } from '../errors'
+import { syncError } from '../errors'
 import type { TransformResult } from '../transform/partition'
 import { CopyWriter } from './copy-writer'
 
-/** Where encoded partitions go. Results arrive in input order (see load() in src/sync.ts). */
+/** Where encoded partitions go. Results arrive in input order (see src/sync/load.ts). */
 export interface Sink {
   write: (res: TransformResult) => Promise<void>
   finish: () => Promise<void>
@@ -106,7 +106,7 @@ export class DirectSink implements Sink {
 
   private checkSpill (): void {
     if (this.spillError !== null) {
-      throw new SyncError('BRX_ERR_LOCAL_IO', `The duplicate-key spill file ${this.spillPath} cannot be written: ${this.spillError.message}.`, { cause: this.spillError, file: this.spillPath })
+      throw syncError('BRX_ERR_LOCAL_IO', ['duplicate-key spill file', this.spillPath, this.spillError.message], { cause: this.spillError, file: this.spillPath })
     }
   }
 

@@ -1,6 +1,6 @@
 import { Transform, type Readable, type TransformCallback } from 'node:stream'
 import zlib from 'node:zlib'
-import { SyncError } from '../../errors'
+import { SyncError, syncError } from '../../errors'
 import type { Response } from './http'
 import { scrub } from './token'
 
@@ -30,7 +30,7 @@ export function exportBody (res: Response, what: string, token: string): ExportB
   const guard = new EndsGuard(what)
   const interrupted = (err: unknown): SyncError => err instanceof SyncError
     ? err
-    : new SyncError('BRX_ERR_SOURCE_INTERRUPTED', `The CardTrader export (${what}) broke mid-body after ${raw} bytes: ${scrub(String((err as Error)?.message ?? err), token)}.`, { cause: err })
+    : syncError('BRX_ERR_SOURCE_INTERRUPTED', [what, `it broke mid-body after ${raw} bytes: ${scrub(String((err as Error)?.message ?? err), token)}`], { cause: err })
   const gzip = /gzip/i.test(String(res.headers['content-encoding'] ?? ''))
   res.body.on('error', err => guard.destroy(interrupted(err)))
   counter.on('error', err => guard.destroy(interrupted(err)))
@@ -60,7 +60,7 @@ class EndsGuard extends Transform {
       if (i < chunk.length) {
         this.first = chunk[i]
         if (this.first !== 0x5b) {
-          cb(new SyncError('BRX_ERR_SOURCE_NOT_JSON', `The CardTrader export (${this.what}) is not a JSON array: it starts with ${JSON.stringify(chunk.subarray(i, i + 40).toString('utf8'))}.`))
+          cb(syncError('BRX_ERR_SOURCE_NOT_JSON', [`export (${this.what})`, `it is not a JSON array, it starts with ${JSON.stringify(chunk.subarray(i, i + 40).toString('utf8'))}`]))
           return
         }
       }
@@ -72,8 +72,8 @@ class EndsGuard extends Transform {
   }
 
   _flush (cb: TransformCallback): void {
-    if (this.first < 0) cb(new SyncError('BRX_ERR_SOURCE_INTERRUPTED', `The CardTrader export (${this.what}) was empty.`))
-    else if (this.last !== 0x5d) cb(new SyncError('BRX_ERR_SOURCE_INTERRUPTED', `The CardTrader export (${this.what}) ended before its closing bracket (truncated).`))
+    if (this.first < 0) cb(syncError('BRX_ERR_SOURCE_INTERRUPTED', [this.what, 'it was empty']))
+    else if (this.last !== 0x5d) cb(syncError('BRX_ERR_SOURCE_INTERRUPTED', [this.what, 'it ended before its closing bracket (truncated)']))
     else cb()
   }
 }
@@ -85,8 +85,8 @@ export async function readArray (body: ExportBody, what: string): Promise<{ text
   const text = Buffer.concat(parts)
   let items: unknown
   try { items = JSON.parse(text.toString('utf8')) } catch (err) {
-    throw new SyncError('BRX_ERR_SOURCE_INTERRUPTED', `The CardTrader response (${what}) is not valid JSON: ${(err as Error).message}.`)
+    throw syncError('BRX_ERR_SOURCE_INTERRUPTED', [what, `it is not valid JSON: ${(err as Error).message}`])
   }
-  if (!Array.isArray(items)) throw new SyncError('BRX_ERR_SOURCE_NOT_JSON', `The CardTrader response (${what}) is not a JSON array.`)
+  if (!Array.isArray(items)) throw syncError('BRX_ERR_SOURCE_NOT_JSON', [`response (${what})`, 'it is valid JSON but not an array'])
   return { text, items }
 }

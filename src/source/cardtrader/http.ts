@@ -9,7 +9,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import { Agent, request, type Dispatcher } from 'undici'
-import { SyncError } from '../../errors'
+import { syncError, type SyncError } from '../../errors'
 import type { TokenLimiter } from './limiter'
 import type { ResolvedCardTrader } from './options'
 import { scrub } from './token'
@@ -90,7 +90,7 @@ async function backoffOrFail (ctx: RequestContext, path: string, attempt: number
 }
 
 function fail (path: string, last: string, attempts: number): never {
-  throw new SyncError('BRX_ERR_SOURCE_UNAVAILABLE', `CardTrader GET ${path} failed after ${attempts} attempt(s): ${last}.`)
+  throw syncError('BRX_ERR_SOURCE_UNAVAILABLE', [path, attempts, last])
 }
 
 
@@ -117,7 +117,7 @@ async function checkJson (res: Response, path: string): Promise<Response> {
   const type = String(res.headers['content-type'] ?? '')
   if (type === '' || /json/i.test(type)) return res
   await res.body.dump().catch(() => {})
-  throw new SyncError('BRX_ERR_SOURCE_NOT_JSON', `CardTrader GET ${path} answered HTTP ${res.statusCode} with ${type.split(';')[0]} instead of JSON (a proxy's error page?).`)
+  throw syncError('BRX_ERR_SOURCE_NOT_JSON', [`GET ${path}`, `HTTP ${res.statusCode} answered ${type.split(';')[0]} (a proxy's error page?)`])
 }
 
 /** 401/403: the token; 404/422 and other 4xx: CardTrader's own error_code and message. */
@@ -126,7 +126,7 @@ async function clientError (res: Response, path: string, token: string): Promise
   let text = ''
   try { text = (await res.body.text()).slice(0, 4096) } catch { /* the status says enough */ }
   if (status === 401 || status === 403) {
-    return new SyncError('BRX_ERR_SOURCE_AUTH', `CardTrader rejected the token (HTTP ${status} on GET ${path}); check CARDTRADER_TOKEN or the token file.`)
+    return syncError('BRX_ERR_SOURCE_AUTH', [status, path])
   }
   let errorCode: string | undefined
   let message: string | undefined
@@ -136,8 +136,9 @@ async function clientError (res: Response, path: string, token: string): Promise
     message = typeof j.message === 'string' ? j.message : typeof j.error === 'string' ? j.error : undefined
   } catch { /* not JSON */ }
   if (errorCode === undefined && message === undefined && isHtml(res)) {
-    return new SyncError('BRX_ERR_SOURCE_NOT_JSON', `CardTrader GET ${path} answered HTTP ${status} with an HTML page instead of JSON (a proxy's error page?).`)
+    return syncError('BRX_ERR_SOURCE_NOT_JSON', [`GET ${path}`, `HTTP ${status} answered an HTML page (a proxy's error page?)`])
   }
   const said = scrub([errorCode, message].filter(Boolean).join(': ') || text.slice(0, 200) || 'no details', token)
-  return new SyncError('BRX_ERR_SOURCE_REQUEST', `CardTrader refused GET ${path} (HTTP ${status}): ${said}.`, { detail: errorCode, pgCode: `HTTP_${status}` })
+  // pgCode holds SQLSTATEs only: the status is in the message, CardTrader's error_code in detail.
+  return syncError('BRX_ERR_SOURCE_REQUEST', [path, status, said], { detail: errorCode })
 }

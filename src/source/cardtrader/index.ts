@@ -19,11 +19,11 @@ import type { OpenedSource } from '../../read/source'
 import { exportBody } from './body'
 import { get, type RequestContext } from './http'
 import { TokenLimiter } from './limiter'
-import { resolveCardTrader, type CardTraderOptions } from './options'
+import type { ResolvedCardTrader } from './options'
 import { splitByExpansion } from './split'
 import { tokenKey } from './token'
 
-export { validateCardTraderOptions, type CardTraderOptions, type RateLimitOptions } from './options'
+export { resolveCardTrader, validateCardTraderOptions, type CardTraderOptions, type RateLimitOptions, type ResolvedCardTrader } from './options'
 export { TokenLimiter, budgetOf, type LimiterSettings } from './limiter'
 export { tokenKey } from './token'
 
@@ -32,8 +32,8 @@ export interface SourceContext {
   signal?: AbortSignal
 }
 
-export async function openCardTraderSource (options: CardTraderOptions, ctx: SourceContext): Promise<OpenedSource> {
-  const o = resolveCardTrader(options)
+/** `o` comes filled from fillSyncOptions (resolveCardTrader): the token and env were read once per sync. */
+export async function openCardTraderSource (o: ResolvedCardTrader, ctx: SourceContext): Promise<OpenedSource> {
   const key = tokenKey(o.token)
   const log = ctx.logger.child({ source: 'cardtrader', tokenKey: key })
   const limiter = new TokenLimiter(o.rateLimit, log)
@@ -45,12 +45,13 @@ export async function openCardTraderSource (options: CardTraderOptions, ctx: Sou
       const s = await splitByExpansion(rc)
       s.stream.on('close', () => limiter.close())
       log.info({ expansions: s.expansions }, 'fetching the export per expansion')
-      return { stream: s.stream, name: 'CardTrader export (by expansion)', size: null, rawBytes: s.rawBytes, reopenable: true, gzip: false }
+      return { stream: s.stream, name: 'CardTrader export (by expansion)', size: null, rawBytes: s.rawBytes, gzip: false, destroy: () => s.stream.destroy() }
     }
     const body = exportBody(await get(rc, '/products/export'), '/products/export', o.token)
     body.stream.on('close', () => limiter.close())
     log.info({ contentLength: body.size, gzip: body.gzip }, 'CardTrader export streaming')
-    return { stream: body.stream, name: 'CardTrader /products/export', size: body.size, rawBytes: body.rawBytes, reopenable: true, gzip: body.gzip }
+    // Destroying the guard tears the socket down with it (body.ts): a stalled body cannot keep a read waiting.
+    return { stream: body.stream, name: 'CardTrader /products/export', size: body.size, rawBytes: body.rawBytes, gzip: body.gzip, destroy: () => body.stream.destroy() }
   } catch (err) {
     limiter.close()
     throw err

@@ -1,5 +1,5 @@
 import fs from 'node:fs'
-import { SyncError } from '../../errors'
+import { optionError } from '../../errors'
 
 /** `sync({ source: { cardtrader: … } })`: where the export comes from and how politely it is fetched. */
 export interface CardTraderOptions {
@@ -40,7 +40,8 @@ export interface RateLimitOptions {
 }
 
 export interface ResolvedCardTrader {
-  token: string
+  /** Not enumerable: JSON.stringify, pino and util.inspect of the filled options never show it. */
+  readonly token: string
   baseUrl: string
   splitBy: 'none' | 'expansion'
   connectTimeoutMs: number
@@ -67,7 +68,7 @@ export const cardTraderDefaults = {
 } as const
 
 function fail (option: string, rule: string): never {
-  throw new SyncError('BRX_ERR_OPTIONS_INVALID', `options.source.cardtrader.${option} ${rule}`, { option: `source.cardtrader.${option}` })
+  throw optionError(`source.cardtrader.${option}`, rule)
 }
 
 function positive (o: Record<string, unknown>, k: string, prefix = ''): void {
@@ -77,9 +78,9 @@ function positive (o: Record<string, unknown>, k: string, prefix = ''): void {
 
 /** Checks the shape only; the token is looked up when the source opens (it may live in a file). */
 export function validateCardTraderOptions (source: unknown): void {
-  if (source === null || typeof source !== 'object') throw new SyncError('BRX_ERR_OPTIONS_INVALID', 'options.source must be { cardtrader: { … } }.', { option: 'source' })
+  if (source === null || typeof source !== 'object') throw optionError('source', 'must be { cardtrader: { … } }.')
   const ct = (source as { cardtrader?: unknown }).cardtrader
-  if (ct === null || typeof ct !== 'object') throw new SyncError('BRX_ERR_OPTIONS_INVALID', 'options.source.cardtrader must be an object (e.g. { token }).', { option: 'source.cardtrader' })
+  if (ct === null || typeof ct !== 'object') throw optionError('source.cardtrader', 'must be an object (e.g. { token }).')
   const o = ct as Record<string, unknown>
   for (const k of ['connectTimeoutMs', 'headersTimeoutMs', 'bodyTimeoutMs', 'retryMaxMs', 'retryBaseMs', 'concurrency']) positive(o, k)
   if (o.retries !== undefined && !(Number.isInteger(o.retries) && (o.retries as number) >= 0)) fail('retries', `must be an integer >= 0, got ${JSON.stringify(o.retries)}.`)
@@ -102,14 +103,13 @@ function checkUrl (u: unknown): void {
   try { new URL(u) } catch { fail('baseUrl', 'is not a valid URL.') }
 }
 
-/** The one place CARDTRADER_TOKEN, CARDTRADER_API_URL and REDIS_URL are read. */
+/** The one place CARDTRADER_TOKEN, CARDTRADER_API_URL and REDIS_URL are read; called once per sync by fillSyncOptions. */
 export function resolveCardTrader (o: CardTraderOptions): ResolvedCardTrader {
   const d = cardTraderDefaults
   const baseUrl = (o.baseUrl ?? process.env.CARDTRADER_API_URL ?? d.baseUrl).replace(/\/+$/, '')
   checkUrl(baseUrl)
   const rl = o.rateLimit ?? {}
-  return {
-    token: readToken(o),
+  const resolved: Omit<ResolvedCardTrader, 'token'> = {
     baseUrl,
     splitBy: o.splitBy ?? d.splitBy,
     connectTimeoutMs: o.connectTimeoutMs ?? d.connectTimeoutMs,
@@ -128,6 +128,8 @@ export function resolveCardTrader (o: CardTraderOptions): ResolvedCardTrader {
       redisTimeoutMs: rl.redisTimeoutMs ?? d.rateLimit.redisTimeoutMs,
     },
   }
+  // Copies made with spread or JSON lose it too: only code that names `.token` reads it.
+  return Object.defineProperty(resolved, 'token', { value: readToken(o), enumerable: false }) as ResolvedCardTrader
 }
 
 function readToken (o: CardTraderOptions): string {
@@ -136,12 +138,12 @@ function readToken (o: CardTraderOptions): string {
     try {
       token = fs.readFileSync(o.tokenFile, 'utf8').trim()
     } catch (err) {
-      throw new SyncError('BRX_ERR_OPTIONS_INVALID', `The CardTrader token file ${o.tokenFile} cannot be read: ${(err as NodeJS.ErrnoException).code ?? 'error'}.`, { option: 'source.cardtrader.tokenFile' })
+      throw optionError('source.cardtrader.tokenFile', `${o.tokenFile} cannot be read: ${(err as NodeJS.ErrnoException).code ?? 'error'}.`)
     }
   }
   token ??= process.env.CARDTRADER_TOKEN
-  if (token === undefined || token === '') throw new SyncError('BRX_ERR_OPTIONS_INVALID', 'No CardTrader token: set CARDTRADER_TOKEN, pass --token-file, or options.source.cardtrader.token.', { option: 'source.cardtrader.token' })
+  if (token === undefined || token === '') throw optionError('source.cardtrader.token', 'is missing: set CARDTRADER_TOKEN, pass --token-file, or give options.source.cardtrader.token.')
   // A header value with a newline would be a header injection; say so without echoing it.
-  if (!/^[\x21-\x7e]+$/.test(token)) throw new SyncError('BRX_ERR_OPTIONS_INVALID', 'The CardTrader token contains spaces or control characters.', { option: 'source.cardtrader.token' })
+  if (!/^[\x21-\x7e]+$/.test(token)) throw optionError('source.cardtrader.token', 'contains spaces or control characters.')
   return token
 }

@@ -2,10 +2,12 @@
  * `brx-sync generate`: sample exports and catalogs for tests, demos and benchmarks.
  * Reports go to stderr so that `--out -` keeps stdout pure data.
  */
-import { parseArgs } from 'node:util'
+import fs from 'node:fs'
+import { runCommand, stdio, UsageError, type Command, type Values } from '../../src/cli/command'
 import { DEFAULT_BLUEPRINTS } from './blueprint'
+import { changeExport } from './change'
 import { writeCatalog } from './catalog'
-import { readMeta, writeExport, type ExportFormat } from './export'
+import { metaPath, readMeta, writeExport, type ExportFormat } from './export'
 import { resolveOptions, type GenerateOptions } from './products'
 
 export const generateUsage = `Usage: brx-sync generate --products N [options]
@@ -20,8 +22,9 @@ Writes a deterministic, CardTrader-shaped /products/export sample.
   --blueprints N        size of the blueprint id space (default ${DEFAULT_BLUEPRINTS})
 
 A changed version of an export (same products, same order, some edited):
-  --from PREV.json      regenerate PREV.json from PREV.json.meta.json and change it
-                        (PREV itself must be a base export, not a changed version)
+  --from PREV.json      a changed version of PREV.json: regenerated from PREV.json.meta.json
+                        when generate wrote it (then PREV must be a base export), else
+                        read back and changed record by record (any export works)
   --change P            share of products with a new price and/or quantity (default 5% with --from)
   --add P               share of products appended with new ids (default 1% with --change)
   --remove P            share of products removed (default 1% with --change)
@@ -37,8 +40,6 @@ Catalog:
 
 P is a percentage ("5%") or a fraction ("0.05").
 `
-
-class UsageError extends Error {}
 
 function count (name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined
@@ -70,93 +71,95 @@ function formatBytes (n: number): string {
   return n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`
 }
 
-/** Runs `generate` with the arguments after the command name; returns the exit code. */
-export async function generateCommand (argv: string[]): Promise<number> {
-  const args = argv[0] === 'generate' ? argv.slice(1) : argv
-  let v: Record<string, string | boolean | undefined>
-  try {
-    v = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        help: { type: 'boolean', short: 'h' },
-        products: { type: 'string', short: 'n' },
-        seed: { type: 'string' },
-        out: { type: 'string', short: 'o' },
-        format: { type: 'string' },
-        blueprints: { type: 'string' },
-        from: { type: 'string' },
-        change: { type: 'string' },
-        add: { type: 'string' },
-        remove: { type: 'string' },
-        'change-seed': { type: 'string' },
-        'dup-rate': { type: 'string' },
-        'bad-rate': { type: 'string' },
-        catalog: { type: 'string' },
-      },
-    }).values
-  } catch (err) {
-    process.stderr.write(`brx-sync generate: ${(err as Error).message}\n\n${generateUsage}`)
-    return 2
-  }
-  if (v.help === true) {
-    process.stdout.write(generateUsage)
-    return 0
-  }
+const options: Command['options'] = {
+  products: { type: 'string', short: 'n' },
+  seed: { type: 'string' },
+  out: { type: 'string', short: 'o' },
+  format: { type: 'string' },
+  blueprints: { type: 'string' },
+  from: { type: 'string' },
+  change: { type: 'string' },
+  add: { type: 'string' },
+  remove: { type: 'string' },
+  'change-seed': { type: 'string' },
+  'dup-rate': { type: 'string' },
+  'bad-rate': { type: 'string' },
+  catalog: { type: 'string' },
+}
 
-  let o: GenerateOptions | undefined
-  let format: ExportFormat | undefined
-  const out = (v.out as string | undefined) ?? '-'
-  const catalog = v.catalog as string | undefined
-  let exportToo = false
-  try {
-    if (v.format !== undefined && v.format !== 'json' && v.format !== 'ndjson') throw new UsageError(`--format must be json or ndjson, got "${String(v.format)}".`)
-    format = v.format as ExportFormat | undefined
-    const explicit: Partial<GenerateOptions> = {
-      products: count('products', v.products as string | undefined),
-      seed: int('seed', v.seed as string | undefined),
-      blueprints: count('blueprints', v.blueprints as string | undefined),
-      dupRate: parseFraction('dup-rate', v['dup-rate'] as string | undefined),
-      badRate: parseFraction('bad-rate', v['bad-rate'] as string | undefined),
-    }
-    const change: Partial<GenerateOptions> = {
-      change: parseFraction('change', v.change as string | undefined),
-      add: parseFraction('add', v.add as string | undefined),
-      remove: parseFraction('remove', v.remove as string | undefined),
-      changeSeed: int('change-seed', v['change-seed'] as string | undefined),
-    }
-    if (typeof v.from === 'string') {
-      o = await fromPrevious(v.from, explicit)
-      o = { ...o, ...dropUndefined(change), change: change.change ?? 0.05 }
-    } else {
-      if (explicit.products !== undefined) {
-        o = { ...dropUndefined(explicit), ...dropUndefined(change) } as GenerateOptions
-      } else if (catalog === undefined) {
-        throw new UsageError('--products is required (or --from PREV.json, or --catalog FILE alone).')
-      }
-    }
-    exportToo = o !== undefined
-    o ??= { products: 0, seed: explicit.seed, blueprints: explicit.blueprints } // catalog only
-    resolveOptions(o) // option ranges, checked before any file is created
-  } catch (err) {
-    process.stderr.write(`brx-sync generate: ${(err as Error).message}\n`)
-    return 2
-  }
+const s = (v: string | boolean | undefined): string | undefined => typeof v === 'string' ? v : undefined
 
+interface Plan { o?: GenerateOptions, format?: ExportFormat, anyExport: boolean }
+
+/** What to write, from the flags; every range checked before a file is created. */
+async function plan (v: Values): Promise<Plan> {
+  if (v.format !== undefined && v.format !== 'json' && v.format !== 'ndjson') throw new UsageError(`--format must be json or ndjson, got "${String(v.format)}".`)
+  const format = v.format as ExportFormat | undefined
+  const explicit: Partial<GenerateOptions> = {
+    products: count('products', s(v.products)),
+    seed: int('seed', s(v.seed)),
+    blueprints: count('blueprints', s(v.blueprints)),
+    dupRate: parseFraction('dup-rate', s(v['dup-rate'])),
+    badRate: parseFraction('bad-rate', s(v['bad-rate'])),
+  }
+  const change: Partial<GenerateOptions> = {
+    change: parseFraction('change', s(v.change)),
+    add: parseFraction('add', s(v.add)),
+    remove: parseFraction('remove', s(v.remove)),
+    changeSeed: int('change-seed', s(v['change-seed'])),
+  }
+  const from = s(v.from)
+  if (from !== undefined) {
+    if (!fs.existsSync(from)) throw new UsageError(`--from: ${from} does not exist.`)
+    const withDefaults = { change: 0.05, add: 0.01, remove: 0.01, changeSeed: 1, ...dropUndefined(change) }
+    if (!fs.existsSync(metaPath(from))) return { o: withDefaults as GenerateOptions, format, anyExport: true }
+    const o = { ...(await fromPrevious(from, explicit)), ...dropUndefined(change), change: change.change ?? 0.05 }
+    resolveOptions(o)
+    return { o, format, anyExport: false }
+  }
+  if (explicit.products !== undefined) {
+    const o = { ...dropUndefined(explicit), ...dropUndefined(change) } as GenerateOptions
+    resolveOptions(o)
+    return { o, format, anyExport: false }
+  }
+  if (v.catalog === undefined) throw new UsageError('--products is required (or --from PREV.json, or --catalog FILE alone).')
+  resolveOptions({ products: 0, seed: explicit.seed, blueprints: explicit.blueprints })
+  return { o: undefined, format, anyExport: false }
+}
+
+async function run (v: Values): Promise<number> {
+  let p: Plan
   try {
-    if (exportToo) {
-      const t0 = performance.now()
-      const r = await writeExport(out, { ...o, format })
-      const s = (performance.now() - t0) / 1000
-      process.stderr.write(`brx-sync generate: ${r.products.toLocaleString('en-US')} records, ${formatBytes(r.bytes)} -> ${out === '-' ? 'stdout' : out} in ${s.toFixed(2)} s\n`)
+    p = await plan(v)
+  } catch (err) {
+    if (err instanceof UsageError) throw err
+    throw new UsageError((err as Error).message)
+  }
+  const out = s(v.out) ?? '-'
+  const catalog = s(v.catalog)
+  const t0 = performance.now()
+  try {
+    if (p.anyExport && p.o !== undefined) {
+      const o = p.o as Required<Pick<GenerateOptions, 'change' | 'add' | 'remove' | 'changeSeed'>>
+      const r = await changeExport(s(v.from) as string, out, { ...o, format: p.format })
+      process.stderr.write(`brx-sync generate: ${r.products.toLocaleString('en-US')} records (${r.changed} changed, ${r.added} added, ${r.removed} removed), ${formatBytes(r.bytes)} -> ${out === '-' ? 'stdout' : out} in ${((performance.now() - t0) / 1000).toFixed(2)} s\n`)
+    } else if (p.o !== undefined) {
+      const r = await writeExport(out, { ...p.o, format: p.format })
+      process.stderr.write(`brx-sync generate: ${r.products.toLocaleString('en-US')} records, ${formatBytes(r.bytes)} -> ${out === '-' ? 'stdout' : out} in ${((performance.now() - t0) / 1000).toFixed(2)} s\n`)
     }
-    if (catalog !== undefined) await writeCatalogReport(catalog, o)
+    if (catalog !== undefined) await writeCatalogReport(catalog, p.o ?? { seed: int('seed', s(v.seed)), blueprints: count('blueprints', s(v.blueprints)) })
     return 0
   } catch (err) {
     process.stderr.write(`brx-sync generate: ${(err as Error).message}\n`)
     return 1
   }
+}
+
+export const generateSpec: Command = { name: 'generate', summary: 'write deterministic sample exports and catalogs', usage: generateUsage, options, run: async v => await run(v) }
+
+/** Runs `generate` with the arguments after the command name; returns the exit code. */
+export async function generateCommand (argv: string[]): Promise<number> {
+  return await runCommand(generateSpec, argv[0] === 'generate' ? argv.slice(1) : argv, stdio)
 }
 
 function dropUndefined<T extends object> (o: T): Partial<T> {

@@ -2,5 +2,6 @@
 export { generateProducts, summarize, resolveOptions, DUP_DELAY, type GenerateOptions, type Summary } from './products'
 export { writeExport, readMeta, metaPath, type ExportFormat } from './export'
 export { writeCatalog, catalogEntry, CATALOG_TABLES } from './catalog'
-export { generateCommand, generateUsage } from './cli'
+export { generateCommand, generateSpec, generateUsage } from './cli'
+export { changeExport } from './change'
 export { ID_BASE } from './product'

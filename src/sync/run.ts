@@ -1,0 +1,113 @@
+import { randomUUID } from 'node:crypto'
+import type pg from 'pg'
+import type { Logger } from 'pino'
+import type Piscina from 'piscina'
+import { cancelledError, SyncError } from '../errors'
+import { newMappingStats, type BlueprintResolver, type MappingStats } from '../map'
+import { buildMergeSql, type MergeSql } from '../merge/sql'
+import type { FilledEngineOptions, FilledSyncOptions } from '../options'
+import type { OpenedSource } from '../read/source'
+import type { Progress } from '../report/types'
+import { stagingName } from '../runs/runs'
+import type { DirectSink, Sink } from '../write/sinks'
+
+/** What the engine lends each sync: its pools, threads and resolver, and its filled options. */
+export interface EngineHandles {
+  readonly pool: pg.Pool
+  readonly piscina: Piscina
+  readonly resolver: BlueprintResolver
+  readonly logger: Logger
+  readonly settings: FilledEngineOptions
+}
+
+/** What the load stage counted, summed over partitions. */
+export interface LoadTotals {
+  read: number
+  valid: number
+  rejected: number
+  unmapped: number
+  excluded: number
+  mapped: number
+  staged: number
+  bytesRead: number
+  partitions: number
+  workerBusyMs: number
+  reasons: Record<string, number>
+  maybeDuplicates: boolean
+}
+
+const newTotals = (): LoadTotals => ({ read: 0, valid: 0, rejected: 0, unmapped: 0, excluded: 0, mapped: 0, staged: 0, bytesRead: 0, partitions: 0, workerBusyMs: 0, reasons: {}, maybeDuplicates: false })
+
+/**
+ * One sync: its filled options, the engine's handles, and everything one
+ * attempt opens and counts. Stages take the run and nothing else; a retry
+ * starts a fresh attempt on the same run (same id, same sync_runs row).
+ */
+export class SyncRun {
+  readonly id = randomUUID()
+  readonly staging = stagingName(this.id)
+  readonly sql: MergeSql
+  /** What to do with an unmapped record; null when this sync maps nothing. */
+  readonly unmapped: 'skip' | 'keep' | null
+  readonly log: Logger
+  readonly t0 = performance.now()
+  attempt = 0
+  phases = { lock: 0, load: 0, merge: 0, total: 0 }
+  totals = newTotals()
+  mappingStats: MappingStats = newMappingStats()
+  /** [0] is the control connection: it holds the scope lock and runs the merge. */
+  clients: pg.PoolClient[] = []
+  source: OpenedSource | null = null
+  sink: Sink | null = null
+  direct: DirectSink | null = null
+  locked = false
+  recorded = false
+
+  constructor (readonly engine: EngineHandles, readonly options: FilledSyncOptions) {
+    this.sql = buildMergeSql(options.dataset, this.staging)
+    this.unmapped = options.dataset.mapping !== undefined && engine.resolver.source !== 'none' ? engine.settings.unmapped : null
+    this.log = engine.logger.child({ runId: this.id })
+  }
+
+  get control (): pg.PoolClient { return this.clients[0] }
+  get dataset (): FilledSyncOptions['dataset'] { return this.options.dataset }
+  get signal (): AbortSignal | undefined { return this.options.signal }
+
+  /** A new attempt: nothing of the previous one is kept but the id and the sync_runs row. */
+  begin (attempt: number): void {
+    this.attempt = attempt
+    this.phases = { lock: 0, load: 0, merge: 0, total: 0 }
+    this.totals = newTotals()
+    this.mappingStats = newMappingStats()
+    this.clients = []
+    this.source = null
+    this.sink = null
+    this.direct = null
+    this.locked = false
+  }
+
+  // A function, not a narrowed property: the signal can fire between any two awaits.
+  aborted (): boolean { return this.options.signal?.aborted === true }
+
+  cancelled (): SyncError { return cancelledError(undefined, this.options.signal) }
+
+  throwIfAborted (): void { if (this.aborted()) throw this.cancelled() }
+
+  /** A file can be read again on a retry, and a CardTrader export fetched again; stdin and streams cannot. */
+  get reopenable (): boolean {
+    const input = this.options.input
+    return this.options.source !== null || (typeof input === 'string' && input !== '-')
+  }
+
+  progress (phase: Progress['phase'], rowsRead: number, rowsWritten: number): Progress {
+    const bytesTotal = this.source?.size ?? null
+    const bytesRead = this.totals.bytesRead
+    return { runId: this.id, phase, rowsRead, rowsWritten, bytesRead, bytesTotal, percent: bytesTotal !== null && bytesTotal > 0 ? Math.min(100, Math.round(1000 * bytesRead / bytesTotal) / 10) : null }
+  }
+
+  /** Wall time of a phase, from `since` to now. */
+  time (phase: keyof SyncRun['phases'], since: number): void {
+    this.phases[phase] = performance.now() - since
+    this.phases.total = performance.now() - this.t0
+  }
+}
