@@ -24,6 +24,11 @@ export const ERROR_CODES = {
   BRX_ERR_CATALOG_TIMEOUT: { exit: 6, message: 'A catalog lookup took longer than %s ms.' },
   BRX_ERR_WORKER_FAILED: { exit: 7, message: 'A worker failed on the partition starting at record %s (byte %s): %s' },
   BRX_ERR_LOCAL_IO: { exit: 8, message: 'The %s %s cannot be written: %s.' },
+  BRX_ERR_SOURCE_AUTH: { exit: 9, message: 'CardTrader rejected the token (HTTP %s on GET %s); check CARDTRADER_TOKEN or the token file.' },
+  BRX_ERR_SOURCE_REQUEST: { exit: 9, message: 'CardTrader refused GET %s (HTTP %s): %s.' },
+  BRX_ERR_SOURCE_UNAVAILABLE: { exit: 9, message: 'CardTrader GET %s failed after %s attempt(s): %s.' },
+  BRX_ERR_SOURCE_NOT_JSON: { exit: 9, message: 'CardTrader %s is not JSON: %s.' },
+  BRX_ERR_SOURCE_INTERRUPTED: { exit: 9, message: 'The CardTrader export (%s) broke before its end: %s.' },
   BRX_ERR_CANCELLED: { exit: 130, message: 'The sync was cancelled%s.' },
   BRX_ERR_ABANDONED: { exit: 70, message: 'The process running this sync died; found by %s.' },
   BRX_ERR_INTERNAL: { exit: 70, message: 'Unexpected failure: %s' },
@@ -149,10 +154,17 @@ export function isConnectionLoss (err: unknown): boolean {
   return e.cause !== undefined && e.cause !== err && isConnectionLoss(e.cause)
 }
 
-/** Worth retrying with backoff: serialization failure, deadlock, connection loss. */
+/**
+ * Worth retrying with backoff: serialization failure, deadlock, connection
+ * loss, and a CardTrader export that broke mid-body (the whole fetch starts
+ * again). The other source errors already retried their request, or cannot
+ * get better (a rejected token): a socket error in their cause is not a
+ * reason to start the sync again.
+ */
 export function isTransient (err: unknown): boolean {
   const e = err as { code?: unknown, pgCode?: unknown, sysCode?: unknown, cause?: unknown } | null | undefined
   if (e == null) return false
+  if (err instanceof SyncError && err.code.startsWith('BRX_ERR_SOURCE_')) return err.code === 'BRX_ERR_SOURCE_INTERRUPTED'
   const code = codeOf(e)
   if (code !== undefined && RETRY_PG.has(code)) return true
   if (isConnectionLoss(err)) return true

@@ -1,6 +1,7 @@
 export { sync, migrate, createEngine, Engine, type EngineStats } from './engine'
 export { SyncError, ERROR_CODES, type ErrorCode, type SyncErrorFields } from './errors'
 export type { SyncOptions, EngineOptions, MappingOptions, CatalogTable } from './options'
+export type { CardTraderOptions, RateLimitOptions } from './source/cardtrader/options'
 export type { SyncReport, Progress, Reject, RowCounts, MappingReport } from './report/types'
 export type { DatasetSpec, ColumnSpec, PgType, MappingSpec } from './dataset'
 export { presets } from './dataset'

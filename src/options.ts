@@ -7,6 +7,8 @@ import { checkSyncPlan, resolveDataset, type DatasetSpec } from './dataset'
 import { resolveScope, type ResolvedScope } from './dataset/scope'
 import { inputFormat } from './read/partitioner'
 import type { Progress } from './report/types'
+// The options module only: a file sync does not load the HTTP client or the Redis client.
+import { resolveCardTrader, validateCardTraderOptions, type CardTraderOptions, type ResolvedCardTrader } from './source/cardtrader/options'
 
 /** A catalog table the blueprint mapping looks in, in priority order. */
 export interface CatalogTable {
@@ -64,8 +66,10 @@ export interface EngineOptions {
 }
 
 export interface SyncOptions extends EngineOptions {
-  /** A file path ('.gz' is gunzipped), '-' for stdin, or a readable stream of bytes. */
-  input: string | Readable
+  /** A file path ('.gz' is gunzipped), '-' for stdin, or a readable stream of bytes. Not with `source`. */
+  input?: string | Readable
+  /** Fetch the input instead: a CardTrader seller's export (README "Syncing from CardTrader"). */
+  source?: { cardtrader: CardTraderOptions }
   /** 'csv' (a header row names the fields) is also chosen by a .csv / .csv.gz input path. */
   format?: 'auto' | 'json' | 'ndjson' | 'csv'
   gzip?: boolean | 'auto'
@@ -219,7 +223,10 @@ export function fillEngineOptions (o: EngineOptions): FilledEngineOptions {
 
 /** SyncOptions with every default applied, the dataset resolved and the scope canonicalized. */
 export interface FilledSyncOptions {
-  input: string | Readable
+  /** null when the export is fetched (`source`). */
+  input: string | Readable | null
+  /** The fetched source, resolved once (token, URL, timeouts, env fallbacks); its token is not enumerable. */
+  source: { cardtrader: ResolvedCardTrader } | null
   /** 'csv' also when the input path ends in .csv / .csv.gz; JSON vs NDJSON is told by the first byte ('auto'). */
   format: 'auto' | 'json' | 'ndjson' | 'csv'
   gzip: boolean | 'auto'
@@ -247,7 +254,10 @@ export interface FilledSyncOptions {
 
 function validateSyncOptions (o: SyncOptions): void {
   const r = o as unknown as Record<string, unknown>
-  if (o.input === undefined || o.input === null || (typeof o.input !== 'string' && typeof (o.input as Readable).pipe !== 'function')) {
+  if (o.source !== undefined) {
+    if (o.input !== undefined) fail('input', 'must not be given together with options.source (exactly one of them).')
+    validateCardTraderOptions(o.source)
+  } else if (o.input === undefined || o.input === null || (typeof o.input !== 'string' && typeof (o.input as Readable).pipe !== 'function')) {
     fail('input', 'must be a file path, "-" for stdin, or a readable stream.')
   }
   if (typeof o.input === 'string' && o.input.length === 0) fail('input', 'must not be empty.')
@@ -291,7 +301,9 @@ export function fillSyncOptions (o: SyncOptions, engine: FilledEngineOptions): F
   // Before anything is opened: an unscoped mirror or CSV into a normalizer's dataset is refused here.
   checkSyncPlan(dataset, { mode, allowUnscopedMirror, format })
   return {
-    input: o.input,
+    input: o.input ?? null,
+    // Here, once: a missing token or unreadable token file fails before anything is opened.
+    source: o.source === undefined ? null : { cardtrader: resolveCardTrader(o.source.cardtrader) },
     format,
     gzip: o.gzip ?? defaults.gzip,
     dataset,

@@ -27,7 +27,7 @@ import { checkout, releaseAll } from '../db/connections'
 import { SyncError, fromPgError, syncError, toSyncError } from '../errors'
 import type { MergeCounts } from '../merge/merge'
 import { fillSyncOptions, type SyncOptions } from '../options'
-import { openSource } from '../read/source'
+import { openSource, type OpenedSource } from '../read/source'
 import { buildReport } from '../report/build'
 import type { SyncReport } from '../report/types'
 import { acquireScopeLock, dropStaging, failRun, reapAbandoned, releaseScopeLock, startRun } from '../runs/runs'
@@ -95,8 +95,8 @@ async function attemptSync (run: SyncRun, attempt: number): Promise<SyncReport> 
 /** Input, schema, scope lock, dead runs reaped, the run row, the catalog: all before anything is written. */
 async function prepare (run: SyncRun): Promise<void> {
   const o = run.options
-  // The input first: a missing file fails before anything is locked, recorded or opened for COPY.
-  run.source = await openSource(o.input, o.gzip)
+  // The input first: a missing file or a rejected token fails before anything is locked, recorded or opened for COPY.
+  run.source = await openInput(run)
   await checkSchema(run.control, run.dataset)
   const tLock = performance.now()
   await acquireScopeLock(run.control, run.dataset.table, o.scope.key, { wait: o.lock === 'wait', timeoutMs: o.lockTimeoutMs, signal: o.signal })
@@ -108,6 +108,17 @@ async function prepare (run: SyncRun): Promise<void> {
   await startRun(run.control, { id: run.id, dataset: run.dataset.name, scope: o.scope.key, mode: o.mode, staging: run.staging, table: run.dataset.table, dryRun: o.dryRun }, run.attempt)
   run.recorded = true
   if (run.unmapped !== null) await run.engine.resolver.check(o.signal)
+}
+
+/**
+ * A file, stdin or stream; or a CardTrader export, fetched anew on each
+ * attempt. Required only when used, so a file sync loads neither undici nor ioredis.
+ */
+async function openInput (run: SyncRun): Promise<OpenedSource> {
+  const o = run.options
+  if (o.source === null) return await openSource(o.input as NonNullable<typeof o.input>, o.gzip)
+  const { openCardTraderSource } = require('../source/cardtrader') as typeof import('../source/cardtrader')
+  return await openCardTraderSource(o.source.cardtrader, { logger: run.log, signal: o.signal })
 }
 
 /**
