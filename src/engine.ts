@@ -1,12 +1,12 @@
 import path from 'node:path'
 import pino from 'pino'
 import Piscina from 'piscina'
-import { openPool } from './db/connections'
+import { openPool, type OpenPoolOptions } from './db/connections'
 import { applyMigrations, migrateDataset } from './db/migrate'
 import { resolveDataset, type DatasetSpec } from './dataset'
 import { fromPgError } from './errors'
 import { createResolver } from './map'
-import { connectionFromEnv, fillEngineOptions, splitOptions, type EngineOptions, type SyncOptions } from './options'
+import { connectionFromEnv, fillEngineOptions, splitOptions, type EngineOptions, type FilledEngineOptions, type SyncOptions } from './options'
 import type { SyncReport } from './report/types'
 import { SyncMetrics, type EngineMetrics } from './metrics'
 import { listRuns, runningRuns, sweep, type RunFilter, type RunSummary, type SweepResult } from './runs/queries'
@@ -43,7 +43,7 @@ export class Engine {
     const settings = fillEngineOptions(options)
     const logger = settings.logger ?? pino({ level: 'silent' })
     this.#ownPool = settings.pgPool === null
-    const pool = openPool({ pool: settings.pgPool, connectionString: connectionFromEnv(options), max: settings.pgPoolSize, logger })
+    const pool = openPool({ ...poolOptions(settings, options), max: settings.pgPoolSize, logger })
     const piscina = new Piscina({
       filename: path.resolve(__dirname, '../workers/transform.js'),
       minThreads: settings.workers,
@@ -147,6 +147,10 @@ export function engineInternals (engine: Engine): EngineHandles {
   return h
 }
 
+function poolOptions (settings: FilledEngineOptions, options: EngineOptions): Pick<OpenPoolOptions, 'pool' | 'connectionString' | 'connectTimeoutMs' | 'queryTimeoutMs'> {
+  return { pool: settings.pgPool, connectionString: connectionFromEnv(options), connectTimeoutMs: settings.pgConnectTimeoutMs, queryTimeoutMs: settings.pgQueryTimeoutMs }
+}
+
 export function createEngine (options: EngineOptions = {}): Engine {
   return new Engine(options)
 }
@@ -168,7 +172,7 @@ export async function migrate (options: EngineOptions & { dataset?: string | Dat
   const { dataset: d, ...engineOptions } = options
   const settings = fillEngineOptions(engineOptions)
   const dataset = d === undefined ? undefined : resolveDataset(d)
-  const pool = openPool({ pool: settings.pgPool, connectionString: connectionFromEnv(options), max: 1, logger: settings.logger ?? pino({ level: 'silent' }) })
+  const pool = openPool({ ...poolOptions(settings, engineOptions), max: 1, applicationName: 'brx-sync-migrate', logger: settings.logger ?? pino({ level: 'silent' }) })
   try {
     return dataset === undefined ? await applyMigrations(pool) : await migrateDataset(pool, dataset)
   } catch (err) {

@@ -7,6 +7,8 @@ import { checkSyncPlan, resolveDataset, type DatasetSpec, type SyncMode } from '
 import { resolveScope, type ResolvedScope } from './dataset/scope'
 import { inputFormat } from './read/partitioner'
 import type { Progress } from './report/types'
+// The options module only: a file sync does not load the HTTP client or the Redis client.
+import { resolveCardTrader, validateCardTraderOptions, type CardTraderOptions, type ResolvedCardTrader } from './source/cardtrader/options'
 
 /** A catalog table the blueprint mapping looks in, in priority order. */
 export interface CatalogTable {
@@ -45,6 +47,10 @@ export interface EngineOptions {
   pgPool?: pg.Pool
   /** Max PostgreSQL connections for the whole engine. */
   pgPoolSize?: number
+  /** Bound on opening a PostgreSQL connection (a frozen or unreachable server), ms; 0 = none. */
+  pgConnectTimeoutMs?: number
+  /** Client-side bound on any one statement, COPY included: a frozen server cannot enforce statement_timeout. ms; 0 = none. */
+  pgQueryTimeoutMs?: number
   /** Worker threads. */
   workers?: number
   /** Niceness of the worker threads (0-19; Linux applies it per thread). 0 leaves them at the host's priority. */
@@ -60,8 +66,10 @@ export interface EngineOptions {
 }
 
 export interface SyncOptions extends EngineOptions {
-  /** A file path ('.gz' is gunzipped), '-' for stdin, or a readable stream of bytes. */
-  input: string | Readable
+  /** A file path ('.gz' is gunzipped), '-' for stdin, or a readable stream of bytes. Not with `source`. */
+  input?: string | Readable
+  /** Fetch the input instead: a CardTrader seller's export (README "Syncing from CardTrader"). */
+  source?: { cardtrader: CardTraderOptions }
   /** 'csv' (a header row names the fields) is also chosen by a .csv / .csv.gz input path. */
   format?: 'auto' | 'json' | 'ndjson' | 'csv'
   gzip?: boolean | 'auto'
@@ -103,6 +111,8 @@ const cpus = Math.max(1, os.availableParallelism?.() ?? os.cpus().length)
 
 export const defaults = {
   pgPoolSize: 10,
+  pgConnectTimeoutMs: 10_000,
+  pgQueryTimeoutMs: 600_000,
   workers: cpus,
   writers: Math.min(2, cpus),
   workerNice: 10,
@@ -145,12 +155,14 @@ function oneOf (o: Record<string, unknown>, k: string, values: readonly unknown[
 }
 
 /** Options that configure the engine (pools, threads, caches): refused by engine.sync(), which cannot apply them. */
-export const ENGINE_ONLY_OPTIONS = ['databaseUrl', 'pgPool', 'pgPoolSize', 'workers', 'workerNice', 'mapping', 'logger'] as const
+export const ENGINE_ONLY_OPTIONS = ['databaseUrl', 'pgPool', 'pgPoolSize', 'pgConnectTimeoutMs', 'pgQueryTimeoutMs', 'workers', 'workerNice', 'mapping', 'logger'] as const
 
 /** EngineOptions with every default applied, checked once. `partitionBytes` null: adapt to the input. */
 export interface FilledEngineOptions {
   pgPool: pg.Pool | null
   pgPoolSize: number
+  pgConnectTimeoutMs: number
+  pgQueryTimeoutMs: number
   workers: number
   workerNice: number
   writers: number
@@ -170,6 +182,10 @@ export function validateEngineOptions (o: EngineOptions): void {
     // Never echo the value: it may hold a password.
     if (!/^postgres(ql)?:\/\//i.test(o.databaseUrl)) fail('databaseUrl', 'must be a postgres:// or postgresql:// URL.')
     try { new URL(o.databaseUrl) } catch { fail('databaseUrl', 'is not a valid URL (special characters in the password must be percent-encoded).') }
+  }
+  for (const k of ['pgConnectTimeoutMs', 'pgQueryTimeoutMs'] as const) {
+    const v = o[k]
+    if (v !== undefined && !(Number.isInteger(v) && v >= 0)) fail(k, `must be an integer >= 0 (milliseconds, 0 for none), got ${JSON.stringify(v)}.`)
   }
   if (o.workerNice !== undefined && !(Number.isInteger(o.workerNice) && o.workerNice >= 0 && o.workerNice <= 19)) fail('workerNice', `must be an integer from 0 to 19, got ${JSON.stringify(o.workerNice)}.`)
   if (o.partitionBytes !== undefined && o.partitionBytes > 256 << 20) fail('partitionBytes', 'must be at most 256 MiB.')
@@ -193,6 +209,8 @@ export function fillEngineOptions (o: EngineOptions): FilledEngineOptions {
   return {
     pgPool: o.pgPool ?? null,
     pgPoolSize: o.pgPoolSize ?? defaults.pgPoolSize,
+    pgConnectTimeoutMs: o.pgConnectTimeoutMs ?? defaults.pgConnectTimeoutMs,
+    pgQueryTimeoutMs: o.pgQueryTimeoutMs ?? defaults.pgQueryTimeoutMs,
     workers: o.workers ?? defaults.workers,
     workerNice: o.workerNice ?? defaults.workerNice,
     writers: o.writers ?? defaults.writers,
@@ -206,7 +224,10 @@ export function fillEngineOptions (o: EngineOptions): FilledEngineOptions {
 
 /** SyncOptions with every default applied, the dataset resolved and the scope canonicalized. */
 export interface FilledSyncOptions {
-  input: string | Readable
+  /** null when the export is fetched (`source`). */
+  input: string | Readable | null
+  /** The fetched source, resolved once (token, URL, timeouts, env fallbacks); its token is not enumerable. */
+  source: { cardtrader: ResolvedCardTrader } | null
   /** 'csv' also when the input path ends in .csv / .csv.gz; JSON vs NDJSON is told by the first byte ('auto'). */
   format: 'auto' | 'json' | 'ndjson' | 'csv'
   gzip: boolean | 'auto'
@@ -235,7 +256,10 @@ export interface FilledSyncOptions {
 
 function validateSyncOptions (o: SyncOptions): void {
   const r = o as unknown as Record<string, unknown>
-  if (o.input === undefined || o.input === null || (typeof o.input !== 'string' && typeof (o.input as Readable).pipe !== 'function')) {
+  if (o.source !== undefined) {
+    if (o.input !== undefined) fail('input', 'must not be given together with options.source (exactly one of them).')
+    validateCardTraderOptions(o.source)
+  } else if (o.input === undefined || o.input === null || (typeof o.input !== 'string' && typeof (o.input as Readable).pipe !== 'function')) {
     fail('input', 'must be a file path, "-" for stdin, or a readable stream.')
   }
   if (typeof o.input === 'string' && o.input.length === 0) fail('input', 'must not be empty.')
@@ -279,7 +303,9 @@ export function fillSyncOptions (o: SyncOptions, engine: FilledEngineOptions): F
   // Before anything is opened: an unscoped mirror or CSV into a normalizer's dataset is refused here.
   checkSyncPlan(dataset, { mode, allowUnscopedMirror, format })
   return {
-    input: o.input,
+    input: o.input ?? null,
+    // Here, once: a missing token or unreadable token file fails before anything is opened.
+    source: o.source === undefined ? null : { cardtrader: resolveCardTrader(o.source.cardtrader) },
     format,
     gzip: o.gzip ?? defaults.gzip,
     dataset,

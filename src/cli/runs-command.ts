@@ -26,8 +26,8 @@ const common: Command['options'] = { json: { type: 'boolean' }, 'database-url': 
 /** One small pool for a read of sync_runs (or a sweep), ended afterwards. */
 export async function withRunsPool<T> (databaseUrl: string | undefined, use: (pool: pg.Pool) => Promise<T>): Promise<T> {
   // Validates the URL without echoing it (it may hold a password).
-  fillEngineOptions({ databaseUrl })
-  const pool = openPool({ pool: null, connectionString: connectionFromEnv({ databaseUrl }), max: 1, logger: pino({ level: 'silent' }) })
+  const settings = fillEngineOptions({ databaseUrl })
+  const pool = openPool({ pool: null, connectionString: connectionFromEnv({ databaseUrl }), max: 1, logger: pino({ level: 'silent' }), connectTimeoutMs: settings.pgConnectTimeoutMs, queryTimeoutMs: settings.pgQueryTimeoutMs })
   try {
     return await use(pool)
   } finally {

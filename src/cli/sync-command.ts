@@ -11,11 +11,17 @@ import { ProgressView } from './progress'
 
 export const syncUsage = `Usage: brx-sync sync --input FILE|- --user UUID [options]
        brx-sync sync --dataset SPEC.json --scope COL=VALUE --input FILE|- [options]
+       CARDTRADER_TOKEN=… brx-sync sync --source cardtrader --user UUID [options]
 
 Mirrors a CardTrader /products/export (JSON array or NDJSON, optionally .gz)
 into PostgreSQL user_inventory_items for one user.
 
   --input FILE|-            the export; '-' reads stdin; '.gz' is gunzipped
+  --source cardtrader       fetch the export instead: GET CARDTRADER_API_URL/products/export
+                            (default https://api.cardtrader.com/api/v2), with the token in
+                            CARDTRADER_TOKEN or --token-file (never on the command line)
+  --token-file FILE         file holding the CardTrader token
+  --split-by expansion      one request per expansion, each retried alone, into one sync
   --user UUID               the user whose inventory this is (shorthand of --scope user_id=UUID)
   --scope COL=VALUE         a scope column's value (repeatable)
   --dataset NAME|SPEC.json  a preset (default cardtrader-inventory) or a dataset spec file
@@ -50,6 +56,11 @@ Exit codes: 0 success; ${[...new Set(Object.values(ERROR_CODES).map(e => e.exit)
 
 const options: Command['options'] = {
   input: { type: 'string', short: 'i' },
+  source: { type: 'string' },
+  'token-file': { type: 'string' },
+  'split-by': { type: 'string' },
+  // Declared only to be refused by name: an unknown-flag error could echo `--token=VALUE`.
+  token: { type: 'string' },
   user: { type: 'string', short: 'u' },
   scope: { type: 'string', multiple: true },
   dataset: { type: 'string' },
@@ -102,9 +113,22 @@ function scopeOf (pairs: unknown): Record<string, string> | undefined {
   return scope
 }
 
+/** --source cardtrader: the token comes from CARDTRADER_TOKEN or --token-file, read once by the options. */
+function sourceOf (v: Values): SyncOptions['source'] {
+  if (v.source === undefined) {
+    if (v['token-file'] !== undefined || v['split-by'] !== undefined) throw new UsageError('--token-file and --split-by go with --source cardtrader.')
+    return undefined
+  }
+  if (v.source !== 'cardtrader') throw new UsageError(`--source must be "cardtrader", got "${String(v.source)}".`)
+  const splitBy = str(v['split-by'])
+  if (splitBy !== undefined && splitBy !== 'expansion' && splitBy !== 'none') throw new UsageError(`--split-by must be "expansion", got "${splitBy}".`)
+  return { cardtrader: { tokenFile: str(v['token-file']), splitBy } }
+}
+
 function optionsOf (v: Values, signal: AbortSignal, logger: SyncOptions['logger'], view: ProgressView | null): SyncOptions {
   return {
-    input: v.input as string,
+    input: str(v.input),
+    source: sourceOf(v),
     userId: str(v.user),
     scope: scopeOf((v as Record<string, unknown>).scope),
     dataset: str(v.dataset),
@@ -131,10 +155,12 @@ function optionsOf (v: Values, signal: AbortSignal, logger: SyncOptions['logger'
 }
 
 async function run (v: Values, _positionals: string[], io: Io): Promise<number> {
-  if (v.input === undefined) throw new UsageError('--input is required.')
+  // Never echo it: the command line is visible to every user of the machine (ps, shell history).
+  if (v.token !== undefined) throw new UsageError('--token is refused: a token on the command line is visible to other users; set CARDTRADER_TOKEN or pass --token-file.')
+  if ((v.input === undefined) === (v.source === undefined)) throw new UsageError('exactly one of --input and --source is required.')
   // --user is required only where it is the scope's shorthand (the CardTrader preset); a spec's own scope is checked by the engine, naming the column.
   const preset = presets[str(v.dataset) ?? defaults.dataset]
-  if (preset?.scopeAlias?.userId !== undefined && v.user === undefined && (v as Record<string, unknown>).scope === undefined) throw new UsageError('--input and --user (or --scope) are required.')
+  if (preset?.scopeAlias?.userId !== undefined && v.user === undefined && (v as Record<string, unknown>).scope === undefined) throw new UsageError('--user (or --scope) is required.')
   const tty = process.stderr.isTTY === true
   const format = str(v['log-format']) ?? 'auto'
   if (!['auto', 'json', 'pretty'].includes(format)) throw new UsageError(`--log-format must be auto, json or pretty, got "${format}".`)

@@ -28,7 +28,7 @@ import { SyncError, fromPgError, syncError, toSyncError } from '../errors'
 import type { MergeCounts } from '../merge/merge'
 import { fillSyncOptions, type SyncOptions } from '../options'
 import { isSmallInput } from '../read/peek'
-import { openSource } from '../read/source'
+import { openSource, type OpenedSource } from '../read/source'
 import { buildReport } from '../report/build'
 import type { SyncReport } from '../report/types'
 import { acquireScopeLock, dropStaging, failRun, reapAbandoned, releaseScopeLock, restartRun, startRun } from '../runs/runs'
@@ -96,8 +96,8 @@ async function attemptSync (run: SyncRun, attempt: number): Promise<SyncReport> 
 /** Input, schema, scope lock, dead runs reaped, the run row, the catalog: all before anything is written. */
 async function prepare (run: SyncRun): Promise<void> {
   const o = run.options
-  // The input first: a missing file fails before anything is locked, recorded or opened for COPY.
-  run.source = await openSource(o.input, o.gzip)
+  // The input first: a missing file or a rejected token fails before anything is locked, recorded or opened for COPY.
+  run.source = await openInput(run)
   // Not with change capture: a dry run rolls back the transaction that would hold a light run's row.
   run.light = run.unmapped === null && !o.dryRun && o.changesFile === null && await isSmallInput(run.source, SMALL_INPUT_BYTES)
   await checkSchema(run.control, run.dataset)
@@ -115,6 +115,17 @@ async function prepare (run: SyncRun): Promise<void> {
     run.recorded = true
   }
   if (run.unmapped !== null) await run.engine.resolver.check(o.signal)
+}
+
+/**
+ * A file, stdin or stream; or a CardTrader export, fetched anew on each
+ * attempt. Required only when used, so a file sync loads neither undici nor ioredis.
+ */
+async function openInput (run: SyncRun): Promise<OpenedSource> {
+  const o = run.options
+  if (o.source === null) return await openSource(o.input as NonNullable<typeof o.input>, o.gzip)
+  const { openCardTraderSource } = require('../source/cardtrader') as typeof import('../source/cardtrader')
+  return await openCardTraderSource(o.source.cardtrader, { logger: run.log, signal: o.signal })
 }
 
 /**

@@ -116,8 +116,11 @@ export class SyncRun {
 
   throwIfAborted (): void { if (this.aborted()) throw this.cancelled() }
 
-  /** A file can be read again on a retry; stdin and streams cannot. */
-  get reopenable (): boolean { return typeof this.options.input === 'string' && this.options.input !== '-' }
+  /** A file can be read again on a retry, and a CardTrader export fetched again; stdin and streams cannot. */
+  get reopenable (): boolean {
+    const input = this.options.input
+    return this.options.source !== null || (typeof input === 'string' && input !== '-')
+  }
 
   progress (phase: Progress['phase'], rowsRead: number, rowsWritten: number): Progress {
     const bytesTotal = this.source?.size ?? null
