@@ -1,4 +1,6 @@
+import type { Readable } from 'node:stream'
 import pg from 'pg'
+import { to as copyTo } from 'pg-copy-streams'
 import type { Logger } from 'pino'
 import { cancelledError } from '../errors'
 
@@ -143,4 +145,19 @@ export async function cancelBackend (pool: pg.Pool, client: pg.PoolClient): Prom
 /** Gives clients back; a client that saw an error is discarded (its session may hold a lock or be mid-protocol). */
 export function releaseAll (clients: pg.PoolClient[], discard: boolean): void {
   for (const c of clients.splice(0)) c.release(discard ? true : undefined)
+}
+
+/**
+ * `COPY … TO STDOUT` as a stream. pg arms a `query_timeout` timer for every
+ * query and clears it only through the query's callback, which pg-copy-streams'
+ * COPY TO never calls (COPY FROM does): left alone, each COPY TO keeps a timer
+ * that holds the process open for `pgQueryTimeoutMs` and then fails a finished
+ * query. Calling the callback once the stream ends or fails clears it.
+ */
+export function copyOut (client: pg.ClientBase, sql: string): Readable {
+  const stream = client.query(copyTo(sql))
+  const settle = (err?: Error): void => { (stream as unknown as { callback?: (e?: Error) => void }).callback?.(err) }
+  stream.once('end', () => settle())
+  stream.once('error', settle)
+  return stream
 }

@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import type pg from 'pg'
-import { to as copyTo } from 'pg-copy-streams'
+import { copyOut } from '../db/connections'
 import { syncError, type SyncError } from '../errors'
 import type { DatasetSpec } from '../dataset/types'
 import { buildChangeSql, type ChangeSql } from './changes-sql'
@@ -69,7 +69,7 @@ export class ChangesFile {
       throw this.ioError(err)
     }
     try {
-      await pipeline(client.query(copyTo(sql.copyOut)), out)
+      await pipeline(copyOut(client, sql.copyOut), out)
     } catch (err) {
       this.discard()
       // A COPY that failed on the server is a database error; anything else is the local file.
