@@ -59,9 +59,6 @@ test(`three workers, ${SELLERS} sellers × ${PRODUCTS} + one of ${BIG}: SIGKILL 
   const big: Seller = { user: newUser(), expect: new Map(), jobIds: [] }
   const bigV1 = writeProducts({ products: BIG, seed: 7 }, 'big-v1')
   const bigV2 = writeProducts({ products: BIG, seed: 7, change: 0.2, add: 0.02, remove: 0.02 }, 'big-v2')
-  const first = await enqueueSync({ userId: big.user, input: bigV1.path, large: true, databaseUrl: PG_URL })
-  assert.equal(first.queue, 'brx-sync-large')
-  big.jobIds.push(first.jobId as string)
   const sellers: Seller[] = []
   const v2: Array<{ path: string, records: Array<Record<string, unknown>> }> = []
   for (let i = 0; i < SELLERS; i++) {
@@ -77,6 +74,11 @@ test(`three workers, ${SELLERS} sellers × ${PRODUCTS} + one of ${BIG}: SIGKILL 
   const badUser = newUser()
   const bad = await enqueueSync({ userId: badUser, input: writeJson([{ id: 1 }], 'bad'), databaseUrl: PG_URL, mode: 'mirror' })
 
+  // The big seller last, right before watching for its run: enqueued first, its sync could commit while the
+  // small sellers' exports are still being written (seen under load), and there would be nothing left to kill.
+  const first = await enqueueSync({ userId: big.user, input: bigV1.path, large: true, databaseUrl: PG_URL })
+  assert.equal(first.queue, 'brx-sync-large')
+  big.jobIds.push(first.jobId as string)
   // Killed the moment its run is seen running (its load phase), so the kill cannot land after its COMMIT.
   const victim = await loadingWorker(big.user, workers)
   victim.child.kill('SIGKILL')
