@@ -1,4 +1,5 @@
 import fs from 'node:fs'
+import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
@@ -21,6 +22,17 @@ export interface MergeInput {
   beforeCommit: (counts: MergeCounts) => Promise<void>
   /** Checked between statements and before COMMIT: an abort between two statements must not commit. */
   signal?: AbortSignal
+  /** Engine diff: staging holds only new and changed rows; see src/diff. */
+  engineDiff?: EngineDiffInput
+}
+
+export interface EngineDiffInput {
+  /** Rows left out of staging as equal to their existing row. */
+  skipped: number
+  /** Of those, rows whose key came again later in the input (duplicates). */
+  repeatedSkipped: number
+  /** Mirror: binary COPY of the keys of existing rows absent from the input. */
+  gone: Buffer | null
 }
 
 export interface MergeCounts {
@@ -66,12 +78,12 @@ export async function runMerge (client: pg.ClientBase, m: MergeInput, dropStagin
   try {
     await setLocals(client, m.statementTimeoutMs, m.workMem)
     const steps: Record<string, number> = {}
-    const duplicates = m.maybeDuplicates ? await timed(steps, 'dedup', async () => await client.query(m.sql.dedup), m.signal) : 0
+    let duplicates = m.maybeDuplicates ? await timed(steps, 'dedup', async () => await client.query(m.sql.dedup), m.signal) : 0
     const written = m.staged - duplicates
     // Fresh statistics inside the transaction: the anti-joins below are hash joins only if the
     // planner knows how many rows staging holds (see README, "The merge").
     await timed(steps, 'analyze', async () => await client.query(m.sql.analyze), m.signal)
-    const has = (await client.query<{ has: boolean }>(m.sql.scopeHasRows, m.scopeValues)).rows[0].has
+    const has = m.engineDiff !== undefined || (await client.query<{ has: boolean }>(m.sql.scopeHasRows, m.scopeValues)).rows[0].has
     let inserted = 0; let updated = 0; let deleted = 0
     if (!has) {
       inserted = await timed(steps, 'insert', async () => await client.query(m.sql.insertAll, m.scopeValues), m.signal)
@@ -79,9 +91,11 @@ export async function runMerge (client: pg.ClientBase, m: MergeInput, dropStagin
       await timed(steps, 'classify', async () => await client.query(m.sql.classify, m.scopeValues), m.signal)
       updated = await timed(steps, 'update', async () => await client.query(m.sql.update, m.scopeValues), m.signal)
       inserted = await timed(steps, 'insert', async () => await client.query(m.sql.insert, m.scopeValues), m.signal)
-      if (m.mode === 'mirror') deleted = await timed(steps, 'delete', async () => await client.query(m.sql.delete, m.scopeValues), m.signal)
+      if (m.mode === 'mirror') deleted = m.engineDiff !== undefined ? await deleteGone(client, m, steps) : await timed(steps, 'delete', async () => await client.query(m.sql.delete, m.scopeValues), m.signal)
     }
-    const unchanged = written - inserted - updated
+    const skipped = m.engineDiff !== undefined ? m.engineDiff.skipped - m.engineDiff.repeatedSkipped : 0
+    const unchanged = written - inserted - updated + skipped
+    if (m.engineDiff !== undefined) duplicates += m.engineDiff.repeatedSkipped
     const existing = updated + unchanged + deleted
     if (deleted > 0 && !m.allowMassDelete && deleted > m.maxDeleteRatio * existing) {
       throw new SyncError('BRX_ERR_WIPE_GUARD',
@@ -94,6 +108,19 @@ export async function runMerge (client: pg.ClientBase, m: MergeInput, dropStagin
     await client.query('ROLLBACK').catch(() => {})
     throw err
   }
+}
+
+/** Engine diff, mirror: the absent keys, copied into a temp table and deleted by key in the merge transaction. */
+async function deleteGone (client: pg.ClientBase, m: MergeInput, steps: Record<string, number>): Promise<number> {
+  const gone = m.engineDiff?.gone ?? null
+  if (gone === null) return 0
+  checkAbort(m.signal)
+  const t = performance.now()
+  await client.query(m.sql.goneTable)
+  const copy = client.query(copyFrom(m.sql.goneCopy))
+  await pipeline(Readable.from([gone]), copy)
+  steps.gone = Math.round(performance.now() - t)
+  return await timed(steps, 'delete', async () => await client.query(m.sql.goneDelete, m.scopeValues), m.signal)
 }
 
 export interface DirectInput {

@@ -31,6 +31,10 @@ export interface MergeSql {
   lateCopy: string
   lateUpdate: string
   lateInsert: string
+  /** Engine diff (mirror): the keys of existing rows no input row matched, deleted by key. */
+  goneTable: string
+  goneCopy: string
+  goneDelete: string
 }
 
 
@@ -54,7 +58,11 @@ export function buildMergeSql (d: DatasetSpec, staging: string): MergeSql {
   const late = 'brx_late'
   const keyList = d.key.map(k => quoteIdent(k)).join(', ')
   const lastWins = `(SELECT DISTINCT ON (${keyList}) * FROM ${late} ORDER BY ${keyList}, brx_ord DESC)`
+  const keyDefs = d.key.map(k => { const c = d.columns.find(x => x.name === k); return `${quoteIdent(k)} ${sqlType(c?.type ?? 'text')}` }).join(', ')
   return {
+    goneTable: `CREATE TEMP TABLE brx_gone (${keyDefs}) ON COMMIT DROP`,
+    goneCopy: `COPY brx_gone (${keyList}) FROM STDIN (FORMAT binary)`,
+    goneDelete: `DELETE FROM ${target} t USING brx_gone s WHERE ${inScope()} AND ${keyJoin}`,
     directCopy: `COPY ${target} (${insertCols}) FROM STDIN (FORMAT binary)`,
     lateTable: `CREATE TEMP TABLE ${late} (${[...d.scope, ...d.columns].map(c => `${quoteIdent(c.name)} ${sqlType(c.type)}`).join(', ')}, brx_ord bigserial) ON COMMIT DROP`,
     // brx_ord numbers the rows in COPY order, which is input order.

@@ -49,6 +49,8 @@ export interface SyncReport {
   workerBusyMs: number
   rowsPerSecond: number
   fastPath: boolean
+  /** How the re-sync found its changes: in the engine (only changed rows staged) or in the database (every row staged). */
+  diff: 'engine' | 'database'
   attempts: number
 }
 

@@ -1,5 +1,6 @@
 import { cancelBackend, checkout } from '../db/connections'
-import { finishDirect, runMerge, type MergeCounts } from '../merge/merge'
+import { goneKeys } from '../diff/read'
+import { finishDirect, runMerge, type EngineDiffInput, type MergeCounts } from '../merge/merge'
 import { buildReport } from '../report/build'
 import { acquireScopeLock, succeedRun } from '../runs/runs'
 import { withRetry } from './retry'
@@ -30,7 +31,7 @@ async function reconnectForMerge (run: SyncRun, original: unknown): Promise<void
     await acquireScopeLock(run.control, run.dataset.table, options.scope.key, { wait: true, timeoutMs: options.lockTimeoutMs, signal: options.signal })
   }
   const exists = (await run.control.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [run.staging])).rows[0].t !== null
-  if (!exists || Number((await run.control.query<{ n: string }>(`SELECT count(*) AS n FROM ${run.staging}`)).rows[0].n) !== run.totals.staged) throw original
+  if (!exists || Number((await run.control.query<{ n: string }>(`SELECT count(*) AS n FROM ${run.staging}`)).rows[0].n) !== stagedRows(run)) throw original
 }
 
 /**
@@ -41,6 +42,7 @@ async function reconnectForMerge (run: SyncRun, original: unknown): Promise<void
  */
 async function mergeStaged (run: SyncRun, tMerge: number): Promise<MergeCounts> {
   const o = run.options
+  const engineDiff = engineDiffInput(run)
   return await withRetry({
     retries: o.retries,
     maxMs: Infinity,
@@ -51,7 +53,8 @@ async function mergeStaged (run: SyncRun, tMerge: number): Promise<MergeCounts> 
     sql: run.sql,
     scopeValues: o.scope.list,
     mode: o.mode,
-    staged: run.totals.staged,
+    staged: stagedRows(run),
+    engineDiff,
     maybeDuplicates: run.totals.maybeDuplicates,
     maxDeleteRatio: o.maxDeleteRatio,
     allowMassDelete: o.allowMassDelete,
@@ -60,6 +63,16 @@ async function mergeStaged (run: SyncRun, tMerge: number): Promise<MergeCounts> 
     beforeCommit: beforeCommit(run, tMerge),
     signal: o.signal,
   }, `DROP TABLE IF EXISTS ${run.staging}`))
+}
+
+/** Rows in staging: every encoded row, or with the engine diff only the new and changed ones. */
+const stagedRows = (run: SyncRun): number => run.diff?.staged ?? run.totals.staged
+
+function engineDiffInput (run: SyncRun): EngineDiffInput | undefined {
+  const d = run.diff
+  if (d === null) return undefined
+  const gone = run.options.mode === 'mirror' ? goneKeys(d.existing, d.seen) : null
+  return { skipped: d.skipped, repeatedSkipped: d.repeatedSkipped, gone: gone !== null && gone.rows > 0 ? gone.copy : null }
 }
 
 async function mergeDirect (run: SyncRun, tMerge: number): Promise<MergeCounts> {

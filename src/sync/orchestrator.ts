@@ -32,6 +32,8 @@ import { buildReport } from '../report/build'
 import type { SyncReport } from '../report/types'
 import { acquireScopeLock, dropStaging, failRun, reapAbandoned, releaseScopeLock, startRun } from '../runs/runs'
 import type { TupleLayout } from '../transform/partition'
+import { readExisting } from '../diff/read'
+import { DiffSink } from '../diff/sink'
 import { openDirectSink, openStagingSink } from '../write/writers'
 import { load } from './load'
 import { merge } from './merge-stage'
@@ -124,7 +126,15 @@ async function openSink (run: SyncRun): Promise<TupleLayout> {
     return { prefix: run.dataset.scope.map((c, i) => ({ type: c.type, value: o.scope.list[i] })), seq: false }
   }
   await run.control.query(run.sql.createStaging)
+  // The engine diff reads the scope under the lock, before any row is staged (README "The engine diff").
+  const tRead = performance.now()
+  const existing = o.diff === 'engine' ? await readExisting(run.control, run.dataset, o.scope.list) : null
+  if (o.diff === 'engine') run.log.info({ phase: 'diff-read', ms: Math.round(performance.now() - tRead), rows: existing?.rows ?? null, fallback: existing === null }, existing === null ? 'scope over the engine diff budget: database diff' : 'existing rows read')
   run.sink = await openStagingSink({ pool: run.engine.pool, poolMax: run.engine.settings.pgPoolSize, clients: run.clients, copySql: run.sql.copy, wanted: o.writers, signal: o.signal })
+  if (existing !== null) {
+    run.diff = new DiffSink(run.sink, existing)
+    run.sink = run.diff
+  }
   return { prefix: [], seq: true }
 }
 
