@@ -42,6 +42,7 @@ export const USERS = {
   brxCli: 'beefbeef-0000-4000-8000-000000000008',
   psqlTuned: 'beefbeef-0000-4000-8000-000000000009',
   brxDb: 'beefbeef-0000-4000-8000-00000000000a',
+  brxCliDb: 'beefbeef-0000-4000-8000-00000000000b',
 } as const
 const BENCH_USERS = `user_id BETWEEN 'beefbeef-0000-0000-0000-000000000000' AND 'beefbeef-ffff-ffff-ffff-ffffffffffff'`
 

@@ -117,7 +117,7 @@ export const defaults = {
   maxDeleteRatio: 0.5,
   allowMassDelete: false,
   lock: 'wait',
-  diff: 'database',
+  diff: 'engine',
   lockTimeoutMs: 60_000,
   statementTimeoutMs: 0,
   workMem: '128MB',

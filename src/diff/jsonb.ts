@@ -68,8 +68,11 @@ function str (s: string, out: string[]): boolean {
   return true
 }
 
-/** jsonb's key order: by UTF-8 length, then bytewise. */
+const ASCII = /^[\x00-\x7f]*$/
+
+/** jsonb's key order: by UTF-8 length, then bytewise (for ASCII, UTF-16 order is byte order). */
 function jsonbKeyOrder (a: string, b: string): number {
+  if (ASCII.test(a) && ASCII.test(b)) return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0)
   const ab = Buffer.from(a, 'utf8'); const bb = Buffer.from(b, 'utf8')
   return ab.length - bb.length || Buffer.compare(ab, bb)
 }
