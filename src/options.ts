@@ -117,7 +117,7 @@ export const defaults = {
   maxDeleteRatio: 0.5,
   allowMassDelete: false,
   lock: 'wait',
-  diff: 'engine',
+  diff: 'database',
   lockTimeoutMs: 60_000,
   statementTimeoutMs: 0,
   workMem: '128MB',

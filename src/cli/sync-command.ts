@@ -32,7 +32,7 @@ into PostgreSQL user_inventory_items for one user.
   --allow-mass-delete       lift that guard
   --lock wait|fail          another sync of the same user running: wait (default) or fail
   --lock-timeout-ms MS      how long to wait for it (default 60000)
-  --diff engine|database    how a re-sync finds its changes (default engine; see README "The engine diff")
+  --diff engine|database    how a re-sync finds its changes (default database; see README "The engine diff")
   --statement-timeout-ms MS statement_timeout for the merge (default none)
   --workers N --writers N --partition-bytes N   tuning (defaults adapt to the machine)
   --log-level LEVEL         pino level for the logs on stderr (default info)

@@ -77,6 +77,9 @@ export async function runMerge (client: pg.ClientBase, m: MergeInput, dropStagin
   await client.query('BEGIN')
   try {
     await setLocals(client, m.statementTimeoutMs, m.workMem)
+    // The engine diff's classify is a forced key lookup per staged row: its plan carries
+    // enable_nestloop's penalty cost, which would otherwise wake the JIT (0.16 s of compiling).
+    if (m.engineDiff !== undefined) await client.query('SET LOCAL jit = off')
     const steps: Record<string, number> = {}
     let duplicates = m.maybeDuplicates ? await timed(steps, 'dedup', async () => await client.query(m.sql.dedup), m.signal) : 0
     const written = m.staged - duplicates
@@ -88,7 +91,7 @@ export async function runMerge (client: pg.ClientBase, m: MergeInput, dropStagin
     if (!has) {
       inserted = await timed(steps, 'insert', async () => await client.query(m.sql.insertAll, m.scopeValues), m.signal)
     } else {
-      await timed(steps, 'classify', async () => await client.query(m.sql.classify, m.scopeValues), m.signal)
+      await timed(steps, 'classify', async () => await client.query(m.engineDiff !== undefined ? m.sql.classifyLookup : m.sql.classify, m.scopeValues), m.signal)
       updated = await timed(steps, 'update', async () => await client.query(m.sql.update, m.scopeValues), m.signal)
       inserted = await timed(steps, 'insert', async () => await client.query(m.sql.insert, m.scopeValues), m.signal)
       if (m.mode === 'mirror') deleted = m.engineDiff !== undefined ? await deleteGone(client, m, steps) : await timed(steps, 'delete', async () => await client.query(m.sql.delete, m.scopeValues), m.signal)

@@ -35,6 +35,12 @@ export interface MergeSql {
   goneTable: string
   goneCopy: string
   goneDelete: string
+  /**
+   * Engine diff: the same classification, as one unique-key lookup per staged row (few rows).
+   * OFFSET 0 keeps the planner from flattening the LATERAL into a join, so stale statistics
+   * on the scope cannot turn it into a hash of the whole scope or a quadratic nested loop.
+   */
+  classifyLookup: string
 }
 
 
@@ -60,6 +66,7 @@ export function buildMergeSql (d: DatasetSpec, staging: string): MergeSql {
   const lastWins = `(SELECT DISTINCT ON (${keyList}) * FROM ${late} ORDER BY ${keyList}, brx_ord DESC)`
   const keyDefs = d.key.map(k => { const c = d.columns.find(x => x.name === k); return `${quoteIdent(k)} ${sqlType(c?.type ?? 'text')}` }).join(', ')
   return {
+    classifyLookup: `CREATE TEMP TABLE brx_diff ON COMMIT DROP AS SELECT s.*, t.${quoteIdent(d.key[0])} IS NOT NULL AS brx_present FROM ${staging} s LEFT JOIN LATERAL (SELECT ${[quoteIdent(d.key[0]), ...cmp.filter(c => c !== quoteIdent(d.key[0]))].map(c => `t.${c}`).join(', ')} FROM ${target} t WHERE ${inScope()} AND ${keyJoin} OFFSET 0) t ON true WHERE t.${quoteIdent(d.key[0])} IS NULL OR ${row('t')} IS DISTINCT FROM ${row('s')}`,
     goneTable: `CREATE TEMP TABLE brx_gone (${keyDefs}) ON COMMIT DROP`,
     goneCopy: `COPY brx_gone (${keyList}) FROM STDIN (FORMAT binary)`,
     goneDelete: `DELETE FROM ${target} t USING brx_gone s WHERE ${inScope()} AND ${keyJoin}`,
