@@ -46,7 +46,7 @@ function emit (v: unknown, out: string[]): boolean {
         return true
       }
       const o = v as Record<string, unknown>
-      const keys = sortedKeys(Object.keys(o))
+      const keys = Object.keys(o).sort(jsonbKeyOrder)
       out.push('{')
       for (let i = 0; i < keys.length; i++) {
         if (i > 0) out.push(', ')
@@ -66,25 +66,6 @@ function str (s: string, out: string[]): boolean {
   // JSON.stringify escapes " \ \b \f \n \r \t and other controls as \u00xx (lowercase), as PostgreSQL's escape_json does.
   out.push(JSON.stringify(s))
   return true
-}
-
-/**
- * Exports repeat a few object shapes: the sorted order of a key list is
- * cached by the list itself (bounded, cleared when full). Two lists joining
- * to the same text (a key holding NUL, which jsonb refuses anyway) differ in
- * some key: looking that key up gives undefined, which emits nothing, and the
- * row is staged.
- */
-const orders = new Map<string, string[]>()
-function sortedKeys (keys: string[]): string[] {
-  const sig = keys.join('\u0000')
-  let sorted = orders.get(sig)
-  if (sorted === undefined) {
-    if (orders.size >= 1024) orders.clear()
-    sorted = [...keys].sort(jsonbKeyOrder)
-    orders.set(sig, sorted)
-  }
-  return sorted
 }
 
 const ASCII = /^[\x00-\x7f]*$/
