@@ -2,7 +2,6 @@ import { LRUCache } from 'lru-cache'
 import type mysql from 'mysql2/promise'
 
 /** mysql2 costs ~0.15 s to load: only a sync that maps through MySQL pays it. */
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const mysqlDriver = (): typeof mysql => require('mysql2/promise') as typeof mysql
 import type { Logger } from 'pino'
 import { SyncError } from '../errors'

@@ -1,7 +1,6 @@
 import type mysql from 'mysql2/promise'
 
 /** mysql2 costs ~0.15 s to load: only a sync that maps through MySQL pays it. */
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const mysqlDriver = (): typeof mysql => require('mysql2/promise') as typeof mysql
 import { runCommand, stdio, str, UsageError, type Command, type Io } from '../cli/command'
 import { SyncError, redact } from '../errors'
