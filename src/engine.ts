@@ -1,13 +1,15 @@
 import path from 'node:path'
 import pino from 'pino'
 import Piscina from 'piscina'
-import { openPool } from './db/connections'
+import { openPool, type OpenPoolOptions } from './db/connections'
 import { applyMigrations, migrateDataset } from './db/migrate'
 import { resolveDataset, type DatasetSpec } from './dataset'
 import { fromPgError } from './errors'
 import { createResolver } from './map'
-import { connectionFromEnv, fillEngineOptions, splitOptions, type EngineOptions, type SyncOptions } from './options'
+import { connectionFromEnv, fillEngineOptions, splitOptions, type EngineOptions, type FilledEngineOptions, type SyncOptions } from './options'
 import type { SyncReport } from './report/types'
+import { SyncMetrics, type EngineMetrics } from './metrics'
+import { listRuns, runningRuns, sweep, type RunFilter, type RunSummary, type SweepResult } from './runs/queries'
 import { runSync } from './sync/orchestrator'
 import type { EngineHandles } from './sync/run'
 
@@ -35,12 +37,13 @@ export class Engine {
   #ownPool: boolean
   #closed = false
   #active = 0
+  #meter: SyncMetrics
 
   constructor (options: EngineOptions = {}) {
     const settings = fillEngineOptions(options)
     const logger = settings.logger ?? pino({ level: 'silent' })
     this.#ownPool = settings.pgPool === null
-    const pool = openPool({ pool: settings.pgPool, connectionString: connectionFromEnv(options), max: settings.pgPoolSize, logger })
+    const pool = openPool({ ...poolOptions(settings, options), max: settings.pgPoolSize, logger })
     const piscina = new Piscina({
       filename: path.resolve(__dirname, '../workers/transform.js'),
       minThreads: settings.workers,
@@ -50,13 +53,26 @@ export class Engine {
     })
     this.#handles = { pool, piscina, resolver: createResolver(settings.mapping, logger), logger, settings }
     internals.set(this, this.#handles)
+    // The gauges read what stats() reads, at collection time; the pool's own counters are not copied.
+    this.#meter = new SyncMetrics({
+      pgPool: () => this.stats().pg,
+      pgPoolMax: settings.pgPoolSize,
+      mysqlPool: () => this.#handles.resolver.poolStats?.() ?? null,
+      workers: () => ({ utilization: piscina.utilization, queued: this.stats().queuedPartitions, threads: piscina.threads.length }),
+    })
   }
 
   /** One sync through this engine's pools. Engine-level options (databaseUrl, workers, mapping, ...) are refused. */
   async sync (options: SyncOptions): Promise<SyncReport> {
+    const end = this.#meter.start()
     this.#active++
     try {
-      return await runSync(this.#handles, options)
+      const report = await runSync(this.#handles, options)
+      end(report.dryRun ? 'dry_run' : 'succeeded', report.rows)
+      return report
+    } catch (err) {
+      end((err as { code?: string }).code === 'BRX_ERR_CANCELLED' ? 'cancelled' : 'failed')
+      throw err
     } finally {
       this.#active--
     }
@@ -70,6 +86,25 @@ export class Engine {
       workers: settings.workers,
       activeSyncs: this.#active,
     }
+  }
+
+  /** Counters and gauges of this engine, and their Prometheus text exposition. */
+  async metrics (): Promise<EngineMetrics> {
+    return await this.#meter.collect()
+  }
+
+  /** Past and running syncs from sync_runs, newest first. */
+  async runs (filter: RunFilter = {}): Promise<RunSummary[]> {
+    return await listRuns(this.#handles.pool, filter)
+  }
+
+  async running (filter: Omit<RunFilter, 'status'> = {}): Promise<RunSummary[]> {
+    return await runningRuns(this.#handles.pool, filter)
+  }
+
+  /** Closes runs whose process died (scope lock free) and drops leftover staging tables. */
+  async sweep (): Promise<SweepResult> {
+    return await sweep(this.#handles.pool)
   }
 
   /**
@@ -112,6 +147,10 @@ export function engineInternals (engine: Engine): EngineHandles {
   return h
 }
 
+function poolOptions (settings: FilledEngineOptions, options: EngineOptions): Pick<OpenPoolOptions, 'pool' | 'connectionString' | 'connectTimeoutMs' | 'queryTimeoutMs'> {
+  return { pool: settings.pgPool, connectionString: connectionFromEnv(options), connectTimeoutMs: settings.pgConnectTimeoutMs, queryTimeoutMs: settings.pgQueryTimeoutMs }
+}
+
 export function createEngine (options: EngineOptions = {}): Engine {
   return new Engine(options)
 }
@@ -133,7 +172,7 @@ export async function migrate (options: EngineOptions & { dataset?: string | Dat
   const { dataset: d, ...engineOptions } = options
   const settings = fillEngineOptions(engineOptions)
   const dataset = d === undefined ? undefined : resolveDataset(d)
-  const pool = openPool({ pool: settings.pgPool, connectionString: connectionFromEnv(options), max: 1, logger: settings.logger ?? pino({ level: 'silent' }) })
+  const pool = openPool({ ...poolOptions(settings, engineOptions), max: 1, applicationName: 'brx-sync-migrate', logger: settings.logger ?? pino({ level: 'silent' }) })
   try {
     return dataset === undefined ? await applyMigrations(pool) : await migrateDataset(pool, dataset)
   } catch (err) {

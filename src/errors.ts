@@ -24,8 +24,13 @@ export const ERROR_CODES = {
   BRX_ERR_CATALOG_TIMEOUT: { exit: 6, message: 'A catalog lookup took longer than %s ms.' },
   BRX_ERR_WORKER_FAILED: { exit: 7, message: 'A worker failed on the partition starting at record %s (byte %s): %s' },
   BRX_ERR_LOCAL_IO: { exit: 8, message: 'The %s %s cannot be written: %s.' },
+  BRX_ERR_SOURCE_AUTH: { exit: 9, message: 'CardTrader rejected the token (HTTP %s on GET %s); check CARDTRADER_TOKEN or the token file.' },
+  BRX_ERR_SOURCE_REQUEST: { exit: 9, message: 'CardTrader refused GET %s (HTTP %s): %s.' },
+  BRX_ERR_SOURCE_UNAVAILABLE: { exit: 9, message: 'CardTrader GET %s failed after %s attempt(s): %s.' },
+  BRX_ERR_SOURCE_NOT_JSON: { exit: 9, message: 'CardTrader %s is not JSON: %s.' },
+  BRX_ERR_SOURCE_INTERRUPTED: { exit: 9, message: 'The CardTrader export (%s) broke before its end: %s.' },
   BRX_ERR_CANCELLED: { exit: 130, message: 'The sync was cancelled%s.' },
-  BRX_ERR_ABANDONED: { exit: 70, message: 'The process running this sync died; found by a later sync of the same scope.' },
+  BRX_ERR_ABANDONED: { exit: 70, message: 'The process running this sync died; found by %s.' },
   BRX_ERR_INTERNAL: { exit: 70, message: 'Unexpected failure: %s' },
 } as const
 
@@ -120,8 +125,15 @@ const RETRY_PG = new Set([
 /** Node socket errors: the database is unreachable (ENOENT and friends are local files, not the database). */
 const SOCKET_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN'])
 
-/** pg's own messages for a connection that died under it (it sets no code on them). */
-const LOST_MESSAGE = /Connection terminated|terminating connection|not queryable|Connection ended/i
+/**
+ * pg's own messages for a connection that died under it (it sets no code on
+ * them), and its connect timeout's 'timeout expired' (pgConnectTimeoutMs): a
+ * server that did not accept a connection in time is one we cannot reach.
+ */
+const LOST_MESSAGE = /Connection terminated|terminating connection|not queryable|Connection ended|^timeout expired$/i
+
+/** pg's client-side query_timeout (pgQueryTimeoutMs): the server did not answer at all. */
+const QUERY_READ_TIMEOUT = /^Query read timeout/
 
 function codeOf (e: { code?: unknown, pgCode?: unknown, sysCode?: unknown }): string | undefined {
   for (const c of [e.pgCode, e.sysCode, e.code]) if (typeof c === 'string' && !c.startsWith('BRX_')) return c
@@ -142,10 +154,17 @@ export function isConnectionLoss (err: unknown): boolean {
   return e.cause !== undefined && e.cause !== err && isConnectionLoss(e.cause)
 }
 
-/** Worth retrying with backoff: serialization failure, deadlock, connection loss. */
+/**
+ * Worth retrying with backoff: serialization failure, deadlock, connection
+ * loss, and a CardTrader export that broke mid-body (the whole fetch starts
+ * again). The other source errors already retried their request, or cannot
+ * get better (a rejected token): a socket error in their cause is not a
+ * reason to start the sync again.
+ */
 export function isTransient (err: unknown): boolean {
   const e = err as { code?: unknown, pgCode?: unknown, sysCode?: unknown, cause?: unknown } | null | undefined
   if (e == null) return false
+  if (err instanceof SyncError && err.code.startsWith('BRX_ERR_SOURCE_')) return err.code === 'BRX_ERR_SOURCE_INTERRUPTED'
   const code = codeOf(e)
   if (code !== undefined && RETRY_PG.has(code)) return true
   if (isConnectionLoss(err)) return true
@@ -158,7 +177,7 @@ export function fromPgError (err: unknown, what: string): SyncError {
   const e = err as { code?: string, message?: string }
   const code = e?.code
   let kind: ErrorCode = 'BRX_ERR_DB_QUERY'
-  if (code === '57014' || code === '55P03') kind = 'BRX_ERR_DB_TIMEOUT'
+  if (code === '57014' || code === '55P03' || (typeof e?.message === 'string' && QUERY_READ_TIMEOUT.test(e.message))) kind = 'BRX_ERR_DB_TIMEOUT'
   else if (code === '42P01' || code === '42703' || code === '3F000') kind = 'BRX_ERR_DB_SCHEMA'
   else if (isConnectionLoss(err) || (code !== undefined && (code.startsWith('28') || code === '3D000'))) kind = 'BRX_ERR_DB_CONNECT'
   return new SyncError(kind, `${what} failed: ${redact(e?.message ?? String(err))}`, { cause: err })
@@ -169,7 +188,7 @@ export function toSyncError (err: unknown): SyncError {
   if (err instanceof SyncError) return err
   const e = err as { code?: unknown, name?: unknown, message?: unknown }
   if (e?.name === 'AbortError') return new SyncError('BRX_ERR_CANCELLED', cancelledError().message, { cause: err })
-  if ((typeof e?.code === 'string' && SQLSTATE.test(e.code)) || isConnectionLoss(err) || (typeof e?.message === 'string' && /connect/i.test(e.message))) return fromPgError(err, 'A database operation')
+  if ((typeof e?.code === 'string' && SQLSTATE.test(e.code)) || isConnectionLoss(err) || (typeof e?.message === 'string' && (/connect/i.test(e.message) || QUERY_READ_TIMEOUT.test(e.message)))) return fromPgError(err, 'A database operation')
   return syncError('BRX_ERR_INTERNAL', [redact(String(e?.message ?? err))], { cause: err })
 }
 

@@ -3,10 +3,12 @@ import type { Readable } from 'node:stream'
 import type { Logger } from 'pino'
 import type pg from 'pg'
 import { SyncError, optionError } from './errors'
-import { checkSyncPlan, resolveDataset, type DatasetSpec } from './dataset'
+import { checkSyncPlan, resolveDataset, type DatasetSpec, type SyncMode } from './dataset'
 import { resolveScope, type ResolvedScope } from './dataset/scope'
 import { inputFormat } from './read/partitioner'
 import type { Progress } from './report/types'
+// The options module only: a file sync does not load the HTTP client or the Redis client.
+import { resolveCardTrader, validateCardTraderOptions, type CardTraderOptions, type ResolvedCardTrader } from './source/cardtrader/options'
 
 /** A catalog table the blueprint mapping looks in, in priority order. */
 export interface CatalogTable {
@@ -45,6 +47,10 @@ export interface EngineOptions {
   pgPool?: pg.Pool
   /** Max PostgreSQL connections for the whole engine. */
   pgPoolSize?: number
+  /** Bound on opening a PostgreSQL connection (a frozen or unreachable server), ms; 0 = none. */
+  pgConnectTimeoutMs?: number
+  /** Client-side bound on any one statement, COPY included: a frozen server cannot enforce statement_timeout. ms; 0 = none. */
+  pgQueryTimeoutMs?: number
   /** Worker threads. */
   workers?: number
   /** Niceness of the worker threads (0-19; Linux applies it per thread). 0 leaves them at the host's priority. */
@@ -60,8 +66,10 @@ export interface EngineOptions {
 }
 
 export interface SyncOptions extends EngineOptions {
-  /** A file path ('.gz' is gunzipped), '-' for stdin, or a readable stream of bytes. */
-  input: string | Readable
+  /** A file path ('.gz' is gunzipped), '-' for stdin, or a readable stream of bytes. Not with `source`. */
+  input?: string | Readable
+  /** Fetch the input instead: a CardTrader seller's export (README "Syncing from CardTrader"). */
+  source?: { cardtrader: CardTraderOptions }
   /** 'csv' (a header row names the fields) is also chosen by a .csv / .csv.gz input path. */
   format?: 'auto' | 'json' | 'ndjson' | 'csv'
   gzip?: boolean | 'auto'
@@ -73,7 +81,8 @@ export interface SyncOptions extends EngineOptions {
   scope?: Record<string, string | number>
   /** Shorthand a preset declares (`scopeAlias`): for the CardTrader inventory, scope { user_id }. */
   userId?: string
-  mode?: 'mirror' | 'upsert'
+  /** Default: the dataset's own mode, else mirror. insert-new inserts only keys the target lacks. */
+  mode?: SyncMode
   /** NDJSON file receiving rejected records; null to keep none. Default: none (the report still counts them). */
   rejectsFile?: string | null
   /** Mirror mode refuses to delete more than this share of the scope's existing rows. */
@@ -98,12 +107,18 @@ export interface SyncOptions extends EngineOptions {
   retryMaxMs?: number
   signal?: AbortSignal
   onProgress?: (p: Progress) => void
+  /** Run everything, report what would change (counts, guard verdict, samples), then roll back. */
+  dryRun?: boolean
+  /** NDJSON of every committed change, complete once the transaction committed (temp name, then renamed). */
+  changesFile?: string | null
 }
 
 const cpus = Math.max(1, os.availableParallelism?.() ?? os.cpus().length)
 
 export const defaults = {
   pgPoolSize: 10,
+  pgConnectTimeoutMs: 10_000,
+  pgQueryTimeoutMs: 600_000,
   workers: cpus,
   writers: Math.min(2, cpus),
   workerNice: 10,
@@ -123,6 +138,8 @@ export const defaults = {
   workMem: '128MB',
   retries: 3,
   retryMaxMs: 30_000,
+  dryRun: false,
+  changesFile: null,
   mapping: {
     exclude: [] as string[],
     unmapped: 'skip',
@@ -145,12 +162,14 @@ function oneOf (o: Record<string, unknown>, k: string, values: readonly unknown[
 }
 
 /** Options that configure the engine (pools, threads, caches): refused by engine.sync(), which cannot apply them. */
-export const ENGINE_ONLY_OPTIONS = ['databaseUrl', 'pgPool', 'pgPoolSize', 'workers', 'workerNice', 'mapping', 'logger'] as const
+export const ENGINE_ONLY_OPTIONS = ['databaseUrl', 'pgPool', 'pgPoolSize', 'pgConnectTimeoutMs', 'pgQueryTimeoutMs', 'workers', 'workerNice', 'mapping', 'logger'] as const
 
 /** EngineOptions with every default applied, checked once. `partitionBytes` null: adapt to the input. */
 export interface FilledEngineOptions {
   pgPool: pg.Pool | null
   pgPoolSize: number
+  pgConnectTimeoutMs: number
+  pgQueryTimeoutMs: number
   workers: number
   workerNice: number
   writers: number
@@ -170,6 +189,10 @@ export function validateEngineOptions (o: EngineOptions): void {
     // Never echo the value: it may hold a password.
     if (!/^postgres(ql)?:\/\//i.test(o.databaseUrl)) fail('databaseUrl', 'must be a postgres:// or postgresql:// URL.')
     try { new URL(o.databaseUrl) } catch { fail('databaseUrl', 'is not a valid URL (special characters in the password must be percent-encoded).') }
+  }
+  for (const k of ['pgConnectTimeoutMs', 'pgQueryTimeoutMs'] as const) {
+    const v = o[k]
+    if (v !== undefined && !(Number.isInteger(v) && v >= 0)) fail(k, `must be an integer >= 0 (milliseconds, 0 for none), got ${JSON.stringify(v)}.`)
   }
   if (o.workerNice !== undefined && !(Number.isInteger(o.workerNice) && o.workerNice >= 0 && o.workerNice <= 19)) fail('workerNice', `must be an integer from 0 to 19, got ${JSON.stringify(o.workerNice)}.`)
   if (o.partitionBytes !== undefined && o.partitionBytes > 256 << 20) fail('partitionBytes', 'must be at most 256 MiB.')
@@ -193,6 +216,8 @@ export function fillEngineOptions (o: EngineOptions): FilledEngineOptions {
   return {
     pgPool: o.pgPool ?? null,
     pgPoolSize: o.pgPoolSize ?? defaults.pgPoolSize,
+    pgConnectTimeoutMs: o.pgConnectTimeoutMs ?? defaults.pgConnectTimeoutMs,
+    pgQueryTimeoutMs: o.pgQueryTimeoutMs ?? defaults.pgQueryTimeoutMs,
     workers: o.workers ?? defaults.workers,
     workerNice: o.workerNice ?? defaults.workerNice,
     writers: o.writers ?? defaults.writers,
@@ -206,13 +231,17 @@ export function fillEngineOptions (o: EngineOptions): FilledEngineOptions {
 
 /** SyncOptions with every default applied, the dataset resolved and the scope canonicalized. */
 export interface FilledSyncOptions {
-  input: string | Readable
+  /** null when the export is fetched (`source`). */
+  input: string | Readable | null
+  /** The fetched source, resolved once (token, URL, timeouts, env fallbacks); its token is not enumerable. */
+  source: { cardtrader: ResolvedCardTrader } | null
   /** 'csv' also when the input path ends in .csv / .csv.gz; JSON vs NDJSON is told by the first byte ('auto'). */
   format: 'auto' | 'json' | 'ndjson' | 'csv'
   gzip: boolean | 'auto'
   dataset: DatasetSpec
   scope: ResolvedScope
-  mode: 'mirror' | 'upsert'
+  /** The caller's, else the dataset's own (`dataset.mode`), else mirror. */
+  mode: SyncMode
   allowUnscopedMirror: boolean
   rejectsFile: string | null
   maxDeleteRatio: number
@@ -226,6 +255,8 @@ export interface FilledSyncOptions {
   retryMaxMs: number
   signal: AbortSignal | undefined
   onProgress: ((p: Progress) => void) | undefined
+  dryRun: boolean
+  changesFile: string | null
   writers: number
   partitionBytes: number | null
   maxInFlight: number
@@ -233,14 +264,17 @@ export interface FilledSyncOptions {
 
 function validateSyncOptions (o: SyncOptions): void {
   const r = o as unknown as Record<string, unknown>
-  if (o.input === undefined || o.input === null || (typeof o.input !== 'string' && typeof (o.input as Readable).pipe !== 'function')) {
+  if (o.source !== undefined) {
+    if (o.input !== undefined) fail('input', 'must not be given together with options.source (exactly one of them).')
+    validateCardTraderOptions(o.source)
+  } else if (o.input === undefined || o.input === null || (typeof o.input !== 'string' && typeof (o.input as Readable).pipe !== 'function')) {
     fail('input', 'must be a file path, "-" for stdin, or a readable stream.')
   }
   if (typeof o.input === 'string' && o.input.length === 0) fail('input', 'must not be empty.')
   oneOf(r, 'format', ['auto', 'json', 'ndjson', 'csv'])
   oneOf(r, 'allowUnscopedMirror', [true, false])
   oneOf(r, 'gzip', [true, false, 'auto'])
-  oneOf(r, 'mode', ['mirror', 'upsert'])
+  oneOf(r, 'mode', ['mirror', 'upsert', 'insert-new'])
   oneOf(r, 'lock', ['wait', 'fail'])
   oneOf(r, 'diff', ['engine', 'database'])
   for (const k of ['lockTimeoutMs', 'retryMaxMs', 'writers', 'partitionBytes', 'maxInFlight']) positiveInt(r, k)
@@ -254,6 +288,10 @@ function validateSyncOptions (o: SyncOptions): void {
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) fail('signal', 'must be an AbortSignal.')
   if (o.userId !== undefined && typeof o.userId !== 'string') fail('userId', 'must be a string (a uuid).')
   if (o.scope !== undefined && (o.scope === null || typeof o.scope !== 'object')) fail('scope', 'must be an object of scope column values.')
+  if (o.dryRun !== undefined && typeof o.dryRun !== 'boolean') fail('dryRun', 'must be a boolean.')
+  if (o.changesFile !== undefined && o.changesFile !== null && (typeof o.changesFile !== 'string' || o.changesFile.length === 0)) fail('changesFile', 'must be a path or null.')
+  // A dry run commits nothing, and the changes file lists only committed changes.
+  if (o.dryRun === true && typeof o.changesFile === 'string') fail('changesFile', 'cannot be combined with dryRun: a dry run commits nothing (its report has samples of each kind of change).')
 }
 
 /**
@@ -269,12 +307,14 @@ export function fillSyncOptions (o: SyncOptions, engine: FilledEngineOptions): F
   validateSyncOptions(o)
   const dataset = resolveDataset(o.dataset ?? defaults.dataset)
   const format = inputFormat(o.format ?? defaults.format, o.input)
-  const mode = o.mode ?? defaults.mode
+  const mode = o.mode ?? dataset.mode ?? defaults.mode
   const allowUnscopedMirror = o.allowUnscopedMirror ?? false
   // Before anything is opened: an unscoped mirror or CSV into a normalizer's dataset is refused here.
   checkSyncPlan(dataset, { mode, allowUnscopedMirror, format })
   return {
-    input: o.input,
+    input: o.input ?? null,
+    // Here, once: a missing token or unreadable token file fails before anything is opened.
+    source: o.source === undefined ? null : { cardtrader: resolveCardTrader(o.source.cardtrader) },
     format,
     gzip: o.gzip ?? defaults.gzip,
     dataset,
@@ -293,6 +333,8 @@ export function fillSyncOptions (o: SyncOptions, engine: FilledEngineOptions): F
     retryMaxMs: o.retryMaxMs ?? defaults.retryMaxMs,
     signal: o.signal,
     onProgress: o.onProgress,
+    dryRun: o.dryRun ?? defaults.dryRun,
+    changesFile: o.changesFile ?? defaults.changesFile,
     writers: o.writers ?? engine.writers,
     partitionBytes: o.partitionBytes ?? engine.partitionBytes,
     maxInFlight: o.maxInFlight ?? engine.maxInFlight,

@@ -81,7 +81,7 @@ test('resolveDataset: preset by name, spec by path (errors name the file), objec
   const file = tmpPath('station.json')
   fs.writeFileSync(file, JSON.stringify(station()))
   assert.deepEqual(resolveDataset(file), station())
-  assert.throws(() => resolveDataset('no-such-preset'), /not a known preset \(known: cardtrader-inventory\) nor a path/)
+  assert.throws(() => resolveDataset('no-such-preset'), /not a known preset \(known: cardtrader-inventory, catalog-snapshots, market-candles, order-book\) nor a path/)
   assert.throws(() => resolveDataset(tmpPath('missing.json')), (e: any) => e.code === 'BRX_ERR_OPTIONS_INVALID' && /cannot be read/.test(e.message))
   fs.writeFileSync(file, '{ "name": ')
   assert.throws(() => resolveDataset(file), /is not valid JSON/)

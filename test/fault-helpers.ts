@@ -12,6 +12,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
+import pino from 'pino'
+import { guardPool } from '../src/db/connections'
 import { generateProducts, type GenerateOptions } from '../tools/generate'
 import { applyExport, keyOf, sameValues, type Row } from './model'
 import { tmpPath } from './helpers'
@@ -23,21 +25,29 @@ export const CLI = path.join(__dirname, '..', 'src', 'cli', 'main.js')
 
 /**
  * The engine names its connections 'brx-sync'; a connection string's own
- * application_name wins over the pool's, so `brx-sync:<tag>` marks the
+ * application_name wins over the pool's, so `brx-sync:<tag>@<run>` marks the
  * backends of one test's engine or child process.
  */
 export function taggedUrl (tag: string): string {
   return `${PG_URL}${PG_URL.includes('?') ? '&' : '?'}application_name=${encodeURIComponent(appName(tag))}`
 }
 
+// pg_stat_activity and pg_terminate_backend see the whole cluster, and the cluster is shared: other
+// worktrees (other databases) and parallel test files run the same tests with the same tags at the
+// same time. A tag alone found, and terminated, another process's backend while this test's sync
+// went on and succeeded. The token makes the name this process's own.
+const RUN_TOKEN = randomUUID().slice(0, 8)
+
 export function appName (tag: string): string {
-  return `brx-sync:${tag}`
+  // application_name is cut at 63 bytes; a longer one would never match in pg_stat_activity.
+  const name = `brx-sync:${tag}@${RUN_TOKEN}`
+  if (Buffer.byteLength(name) > 63) throw new Error(`test tag too long for application_name: ${tag}`)
+  return name
 }
 
 export function adminPool (max = 4): pg.Pool {
-  const pool = new pg.Pool({ connectionString: PG_URL, max, application_name: 'brx-reliability-admin' })
-  pool.on('error', () => {}) // an idle admin connection dying is not the test's subject
-  return pool
+  // Idle and checked-out admin connections dying (terminations, restarts) is not the test's subject.
+  return guardPool(new pg.Pool({ connectionString: PG_URL, max, application_name: 'brx-reliability-admin' }), pino({ level: 'silent' }))
 }
 
 export interface StateHash { n: number, hash: string }

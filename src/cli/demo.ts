@@ -13,6 +13,7 @@ import { SyncError } from '../errors'
 import { writeCatalog, writeExport } from '../../tools/generate'
 import { seedCatalog } from '../map'
 import type { MappingOptions } from '../options'
+import { demoPresets } from './demo-presets'
 import { formatReport } from './format'
 
 const DEMO_USER = 'de300000-0000-4000-8000-000000000001'
@@ -56,9 +57,29 @@ async function main (): Promise<number> {
     say(`5. re-sync with a changed export (${path.basename(changed)})`)
     const second = await engine.sync({ input: changed, userId: DEMO_USER, rejectsFile: path.join(dir, 'rejects-2.ndjson') })
     say(formatReport(second))
+    await liveStep(engine, changed, say)
+    await demoPresets(engine, dir, say)
     return 0
   } finally {
     await engine.close()
+  }
+}
+
+/**
+ * 6. The same changed export fetched live from the fake CardTrader of the
+ * tests (a local node:http server, gzip on): a re-sync that changes nothing.
+ * The fake lives in test/ (not shipped): loaded from the repository's build.
+ */
+async function liveStep (engine: ReturnType<typeof createEngine>, file: string, say: (s: string) => void): Promise<void> {
+  const { FakeCardTrader } = require(path.resolve(__dirname, '../../test/fake-cardtrader.js')) as typeof import('../../test/fake-cardtrader')
+  const fake = await FakeCardTrader.start()
+  try {
+    fake.addSeller('demo-token', { body: fs.readFileSync(file), gzip: true })
+    say(`6. live source: the same export from a fake CardTrader at ${fake.url} (gzip, rate-limited)`)
+    const live = await engine.sync({ source: { cardtrader: { token: 'demo-token', baseUrl: fake.url, rateLimit: { redisUrl: null } } }, userId: DEMO_USER })
+    say(formatReport(live))
+  } finally {
+    await fake.close()
   }
 }
 

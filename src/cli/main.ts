@@ -3,10 +3,12 @@ import { generateSpec } from '../../tools/generate'
 import { catalogSpec } from '../map/seed'
 import { runCommand, stdio, type Command } from './command'
 import { migrateCommand } from './migrate-command'
+import { historyCommand, statusCommand, sweepCommand } from './runs-command'
 import { syncCommand } from './sync-command'
+import { enqueueCommand, scheduleCommand, workerCommand } from './jobs-command'
 
 /** Every command, parsed by the one runner in cli/command.ts. */
-const commands: Command[] = [syncCommand, migrateCommand, generateSpec, catalogSpec]
+const commands: Command[] = [syncCommand, migrateCommand, statusCommand, historyCommand, sweepCommand, generateSpec, catalogSpec, workerCommand, enqueueCommand, scheduleCommand]
 
 const usage = `Usage: brx-sync <command> [options]
 

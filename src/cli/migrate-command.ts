@@ -1,9 +1,12 @@
 import { migrate } from '../engine'
+import { sweep } from '../runs/queries'
 import { str, type Command } from './command'
+import { formatSweep, withRunsPool } from './runs-command'
 
 const usage = `Usage: brx-sync migrate [--database-url URL] [--dataset NAME|SPEC.json]
 
-Applies schema/*.sql in order, each once (recorded in brx_migrations).
+Applies schema/*.sql in order, each once (recorded in brx_migrations), then
+sweeps (see brx-sync sweep --help): runs whose process died are closed.
 With --dataset: the bookkeeping tables plus that dataset's table
 (a spec's table from its columns, CREATE TABLE IF NOT EXISTS; a preset's from its schema file).
 
@@ -13,12 +16,14 @@ With --dataset: the bookkeeping tables plus that dataset's table
 
 export const migrateCommand: Command = {
   name: 'migrate',
-  summary: 'create or update the tables (idempotent)',
+  summary: 'create or update the tables (idempotent), then sweep',
   usage,
   options: { 'database-url': { type: 'string' }, dataset: { type: 'string' } },
   run: async (v, _p, io) => {
-    const applied = await migrate({ databaseUrl: str(v['database-url']), dataset: str(v.dataset) })
+    const databaseUrl = str(v['database-url'])
+    const applied = await migrate({ databaseUrl, dataset: str(v.dataset) })
     io.out(applied.length > 0 ? `applied ${applied.join(', ')}\n` : 'schema up to date\n')
+    io.out(formatSweep(await withRunsPool(databaseUrl, sweep)))
     return 0
   },
 }

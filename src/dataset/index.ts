@@ -1,15 +1,19 @@
 import fs from 'node:fs'
 import { SyncError, optionError, syncError } from '../errors'
 import { cardtraderInventory } from './cardtrader'
-import type { DatasetSpec } from './types'
+import { catalogSnapshots, marketCandles, orderBook } from './presets'
+import type { DatasetSpec, SyncMode } from './types'
 import { validateDataset } from './validate'
 
-export type { DatasetSpec, ColumnSpec, PgType, MappingSpec } from './types'
+export type { DatasetSpec, ColumnSpec, PgType, MappingSpec, DerivedSpec, AggregateSpec, ArithmeticSpec, SourceTableSpec, SyncMode } from './types'
 export { TYPES, TYPE_NAMES, parseType, sqlType, type BaseType, type ParsedType } from './vocabulary'
 export { validateDataset } from './validate'
 
 export const presets: Record<string, DatasetSpec> = {
   [cardtraderInventory.name]: cardtraderInventory,
+  [catalogSnapshots.name]: catalogSnapshots,
+  [marketCandles.name]: marketCandles,
+  [orderBook.name]: orderBook,
 }
 
 const IDENT = /^[a-z_][a-z0-9_]{0,62}$/
@@ -69,7 +73,7 @@ export function loadDatasetFile (file: string): DatasetSpec {
 
 /** Columns that decide "changed" for the merge. */
 export function compareColumns (d: DatasetSpec): string[] {
-  return d.compare ?? d.columns.map(c => c.name).filter(n => !d.key.includes(n))
+  return d.compare ?? [...d.columns, ...(d.derived ?? [])].map(c => c.name).filter(n => !d.key.includes(n))
 }
 
 /**
@@ -77,7 +81,7 @@ export function compareColumns (d: DatasetSpec): string[] {
  * input: refused unless the spec says `"mirror": "whole-table"` or the caller
  * passes allowUnscopedMirror. A named normalizer reads JSON records only.
  */
-export function checkSyncPlan (d: DatasetSpec, plan: { mode: 'mirror' | 'upsert', allowUnscopedMirror: boolean, format: string }): void {
+export function checkSyncPlan (d: DatasetSpec, plan: { mode: SyncMode, allowUnscopedMirror: boolean, format: string }): void {
   if (plan.mode === 'mirror' && d.scope.length === 0 && d.mirror !== 'whole-table' && !plan.allowUnscopedMirror) {
     throw optionError('mode', `"mirror" would delete every row of ${d.table} missing from the input: dataset ${d.name} has no scope columns. Say "mirror": "whole-table" in the spec, pass allowUnscopedMirror (--allow-unscoped-mirror), or use mode "upsert".`)
   }

@@ -37,6 +37,45 @@ export interface MappingSpec {
   unmappedReason?: string
 }
 
+/**
+ * A column computed in the database at merge time, never read from the input:
+ * an aggregate over another table joined on named columns, or arithmetic over
+ * other columns (input columns or derived ones declared before it).
+ */
+export interface DerivedSpec {
+  name: string
+  type: PgType
+  aggregate?: AggregateSpec
+  arithmetic?: ArithmeticSpec
+  description?: string
+}
+
+export interface AggregateSpec {
+  fn: 'sum' | 'count' | 'min' | 'max'
+  /** The table aggregated (one GROUP BY per table and join per sync). */
+  table: string
+  /** The column aggregated; count without one counts rows. */
+  column?: string
+  /** Join: the source table's column -> the dataset column it equals. */
+  on: Record<string, string>
+  /** The value when no source row matches (default NULL; count: 0). */
+  default?: number
+}
+
+export interface ArithmeticSpec {
+  op: '+' | '-' | '*'
+  /** Column names (input or earlier derived) or numbers, applied left to right. */
+  args: Array<string | number>
+}
+
+/** A table the dataset reads from (an aggregate's source), created by migrate if absent. */
+export interface SourceTableSpec {
+  table: string
+  columns: Array<{ name: string, type: PgType }>
+}
+
+export type SyncMode = 'mirror' | 'upsert' | 'insert-new'
+
 export interface DatasetSpec {
   name: string
   /** Target table, optionally schema-qualified ("public.user_inventory_items"). */
@@ -60,4 +99,10 @@ export interface DatasetSpec {
   scopeAlias?: Record<string, string>
   /** Optional mapping of an external id to an internal one (blueprint -> print). */
   mapping?: MappingSpec
+  /** The mode a sync takes when the caller names none (default mirror). */
+  mode?: SyncMode
+  /** Columns computed at merge time (after `columns` in the table); compared like any column. */
+  derived?: DerivedSpec[]
+  /** Tables the derived columns read, created by migrate if absent. */
+  sources?: SourceTableSpec[]
 }

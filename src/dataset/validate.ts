@@ -3,11 +3,12 @@ import { findNormalizer, normalizers } from '../transform/normalizers'
 import { Rejection } from '../transform/values'
 import type { ColumnSpec, DatasetSpec } from './types'
 import { TYPES, parseType } from './vocabulary'
+import { validateDerived } from './validate-derived'
 
 const IDENT = /^[a-z_][a-z0-9_]{0,62}$/
 /** Columns brx-sync adds to staging and temp tables. */
 const RESERVED = new Set(['brx_seq', 'brx_ord', 'brx_present'])
-const TOP_FIELDS = new Set(['name', 'table', 'scope', 'columns', 'key', 'compare', 'normalizer', 'createdAt', 'updatedAt', 'mirror', 'mapping', 'scopeAlias', 'description'])
+const TOP_FIELDS = new Set(['name', 'table', 'scope', 'columns', 'key', 'compare', 'normalizer', 'createdAt', 'updatedAt', 'mirror', 'mapping', 'scopeAlias', 'description', 'mode', 'derived', 'sources'])
 const COLUMN_FIELDS = new Set(['name', 'type', 'from', 'nullable', 'min', 'max', 'enum', 'epoch', 'description'])
 
 /**
@@ -29,6 +30,7 @@ export function validateDataset (d: DatasetSpec, where = ''): void {
   d.scope.forEach((c, i) => checkColumn(c, `.scope[${i}]`, names, bad))
   d.columns.forEach((c, i) => checkColumn(c, `.columns[${i}]`, names, bad))
   const cols = new Map(d.columns.map(c => [c.name, c]))
+  validateDerived(d, names, bad)
   if (!Array.isArray(d.key) || d.key.length === 0) bad('.key', 'must name at least one column.')
   d.key.forEach((k, i) => {
     const c = cols.get(k)
@@ -38,7 +40,8 @@ export function validateDataset (d: DatasetSpec, where = ''): void {
   })
   if (d.compare !== undefined) {
     if (!Array.isArray(d.compare)) bad('.compare', 'must be an array of column names.')
-    d.compare.forEach((k, i) => { if (!cols.has(k)) bad(`.compare[${i}]`, `"${String(k)}" is not in dataset.columns.`) })
+    const derived = new Set((d.derived ?? []).map(c => c.name))
+    d.compare.forEach((k, i) => { if (!cols.has(k) && !derived.has(k)) bad(`.compare[${i}]`, `"${String(k)}" is not in dataset.columns nor dataset.derived.`) })
   }
   for (const f of ['createdAt', 'updatedAt'] as const) {
     const t = d[f]

@@ -16,6 +16,7 @@ export function buildDatasetDdl (d: DatasetSpec): string[] {
   const lines = [
     ...d.scope.map(c => col(c.name, c.type, true)),
     ...d.columns.map(c => col(c.name, c.type, keys.has(c.name) || c.nullable === false)),
+    ...(d.derived ?? []).map(c => col(c.name, c.type, false)),
   ]
   for (const t of [d.createdAt, d.updatedAt]) if (t != null) lines.push(`  ${quoteIdent(t)} timestamptz NOT NULL DEFAULT now()`)
   const bare = d.table.split('.').pop() as string
@@ -25,5 +26,9 @@ export function buildDatasetDdl (d: DatasetSpec): string[] {
   const out: string[] = []
   if (d.table.includes('.')) out.push(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(d.table.split('.')[0], 'dataset.table')}`)
   out.push(`CREATE TABLE IF NOT EXISTS ${table} (\n${lines.join(',\n')}\n)`)
+  for (const src of d.sources ?? []) {
+    if (src.table.includes('.')) out.push(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(src.table.split('.')[0], 'dataset.sources.table')}`)
+    out.push(`CREATE TABLE IF NOT EXISTS ${quoteTable(src.table, 'dataset.sources.table')} (\n${src.columns.map(c => col(c.name, c.type, false)).join(',\n')}\n)`)
+  }
   return out
 }

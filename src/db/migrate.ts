@@ -35,7 +35,7 @@ export async function applyMigrations (pool: pg.Pool, dir = SCHEMA_DIR, dataset?
       await client.query('INSERT INTO brx_migrations (name) VALUES ($1)', [f])
       applied.push(f)
     }
-    if (dataset !== undefined && preset === undefined) {
+    if (dataset !== undefined && (preset === undefined || !Object.values(PRESET_FILES).includes(preset))) {
       for (const sql of buildDatasetDdl(dataset)) await client.query(sql)
       applied.push(`table ${dataset.table}`)
     }

@@ -1,5 +1,5 @@
 import type pg from 'pg'
-import { to as copyTo } from 'pg-copy-streams'
+import { copyOut } from '../db/connections'
 import { compareColumns, quoteIdent, quoteTable, sqlType } from '../dataset'
 import type { DatasetSpec } from '../dataset/types'
 import { COPY_HEADER, COPY_TRAILER } from '../encode'
@@ -56,7 +56,8 @@ class SharedBytes {
 export async function readExisting (client: pg.ClientBase, d: DatasetSpec, scopeValues: ReadonlyArray<string | number>, maxBytes = DIFF_MAX_BYTES): Promise<ExistingRows | null> {
   const store = new SharedBytes(maxBytes)
   let over = false
-  const stream = client.query(copyTo(existingCopySql(d, scopeValues, client)))
+  // Through copyOut: a raw COPY TO would leave pg's query_timeout timer armed (see copyOut).
+  const stream = copyOut(client, existingCopySql(d, scopeValues, client))
   await new Promise<void>((resolve, reject) => {
     stream.on('data', (c: Buffer) => { if (!over && !store.append(c)) over = true })
     stream.on('error', reject)

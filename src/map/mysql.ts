@@ -10,7 +10,7 @@ import type { MappingConfig } from './config'
 import { Guard } from './guard'
 import { catalogError } from './mysql-errors'
 import { codeOf, pack, printIdOf } from './pack'
-import type { BlueprintResolver, MappingStats, Resolution } from './types'
+import type { BlueprintResolver, MappingStats, PoolStats, Resolution } from './types'
 
 /** Ids per IN-list: keeps one statement well under max_allowed_packet and the optimizer happy. */
 export const IN_CHUNK = 5000
@@ -52,6 +52,13 @@ export class MysqlResolver implements BlueprintResolver {
         `FROM ${quoteMysqlIdent(t.table, at + '.table')} WHERE ${quoteMysqlIdent(t.externalColumn, at + '.externalColumn')} IN (`
     })
     this.cache = new LRUCache<number, number>({ max: cfg.cacheSize })
+  }
+
+  /** mysql2 exposes no counters: its (stable since 2.x) internal queues are read, never modified. */
+  poolStats (): PoolStats | null {
+    const core = (this.pool as unknown as { pool?: { _allConnections?: { length: number }, _freeConnections?: { length: number }, _connectionQueue?: { length: number } } } | undefined)?.pool
+    if (core === undefined) return null
+    return { total: core._allConnections?.length ?? 0, idle: core._freeConnections?.length ?? 0, waiting: core._connectionQueue?.length ?? 0 }
   }
 
   private getPool (): mysql.Pool {

@@ -37,7 +37,11 @@ export interface BlueprintResolver {
   /** Forgets what was cached (file: reloads on next use) so catalog changes become visible. */
   clearCache: () => void
   close: () => Promise<void>
+  /** Connection pool use, for metrics (MySQL only; null before the first connection). */
+  poolStats?: () => PoolStats | null
 }
+
+export interface PoolStats { total: number, idle: number, waiting: number }
 
 export function newMappingStats (): MappingStats {
   return { cacheHits: 0, cacheMisses: 0, roundTrips: 0, rowsFetched: 0, lookupMs: 0 }

@@ -1,5 +1,6 @@
 import { compareColumns, quoteIdent, quoteTable, sqlType } from '../dataset'
 import type { DatasetSpec } from '../dataset/types'
+import { DERIVED_TABLE, buildDerivedSql } from './derived'
 
 /**
  * The set-based merge, as SQL built once per sync from the dataset
@@ -14,6 +15,8 @@ import type { DatasetSpec } from '../dataset/types'
  */
 export interface MergeSql {
   createStaging: string
+  /** A small sync's staging: a TEMP table dropped by the COMMIT of the transaction that fills and merges it. */
+  createTemp: string
   copy: string
   dedup: string
   analyze: string
@@ -23,6 +26,12 @@ export interface MergeSql {
   update: string
   insert: string
   insertAll: string
+  /** insert-new: the staged keys the target lacks; existing rows are not touched. */
+  insertNew: string
+  /** Derived columns computed into brx_src (null when the dataset has none). */
+  derive: string | null
+  /** The first-sync direct COPY is possible (not with derived columns: they are computed from staging). */
+  direct: boolean
   delete: string
   /** First sync of a scope: COPY straight into the target, scope values in every tuple. */
   directCopy: string
@@ -48,8 +57,12 @@ export const SEQ_COLUMN = 'brx_seq'
 
 export function buildMergeSql (d: DatasetSpec, staging: string): MergeSql {
   const target = quoteTable(d.table)
-  const cols = d.columns.map(c => quoteIdent(c.name))
-  const nonKey = d.columns.filter(c => !d.key.includes(c.name)).map(c => quoteIdent(c.name))
+  const inputCols = d.columns.map(c => quoteIdent(c.name))
+  // The target's columns: the input's, then the derived ones (computed into brx_src).
+  const written = [...d.columns, ...(d.derived ?? [])]
+  const cols = written.map(c => quoteIdent(c.name))
+  const src = d.derived !== undefined && d.derived.length > 0 ? DERIVED_TABLE : staging
+  const nonKey = written.filter(c => !d.key.includes(c.name)).map(c => quoteIdent(c.name))
   const cmp = compareColumns(d).map(c => quoteIdent(c))
   const keyJoin = d.key.map(k => `t.${quoteIdent(k)} = s.${quoteIdent(k)}`).join(' AND ')
   const scopeCols = d.scope.map(c => quoteIdent(c.name))
@@ -80,8 +93,11 @@ export function buildMergeSql (d: DatasetSpec, staging: string): MergeSql {
     lateInsert: `INSERT INTO ${target} (${insertCols}) SELECT ${insertVals} FROM ${lastWins} s WHERE NOT EXISTS (SELECT 1 FROM ${target} t WHERE ${inScope()} AND ${keyJoin})`,
     // UNLOGGED: staged rows are merged and dropped, WAL for them is waste. Autovacuum off: an
     // auto-ANALYZE racing the load could leave the planner thinking staging holds one row.
+    derive: src === staging ? null : buildDerivedSql(d, staging),
+    direct: src === staging,
     createStaging: `CREATE UNLOGGED TABLE ${staging} (${d.columns.map(c => `${quoteIdent(c.name)} ${sqlType(c.type)}`).join(', ')}, ${SEQ_COLUMN} integer NOT NULL) WITH (autovacuum_enabled = false)`,
-    copy: `COPY ${staging} (${cols.join(', ')}, ${SEQ_COLUMN}) FROM STDIN (FORMAT binary)`,
+    createTemp: `CREATE TEMP TABLE ${staging} (${d.columns.map(c => `${quoteIdent(c.name)} ${sqlType(c.type)}`).join(', ')}, ${SEQ_COLUMN} integer NOT NULL) ON COMMIT DROP`,
+    copy: `COPY ${staging} (${inputCols.join(', ')}, ${SEQ_COLUMN}) FROM STDIN (FORMAT binary)`,
     // Last occurrence wins: drop every staged row that a later row with the same key supersedes.
     dedup: `DELETE FROM ${staging} a USING ${staging} b WHERE ${d.key.map(k => `a.${quoteIdent(k)} = b.${quoteIdent(k)}`).join(' AND ')} AND a.${SEQ_COLUMN} < b.${SEQ_COLUMN}`,
     // The planner needs the row count and the key columns' statistics to choose hash joins;
@@ -91,12 +107,13 @@ export function buildMergeSql (d: DatasetSpec, staging: string): MergeSql {
     // brx_present tells changed rows (update by key) from new ones (insert); unchanged rows never
     // leave staging. One hash join instead of one per statement: the update and the insert then
     // touch only the few rows that differ.
-    classify: `CREATE TEMP TABLE brx_diff ON COMMIT DROP AS SELECT s.*, t.${quoteIdent(d.key[0])} IS NOT NULL AS brx_present FROM ${staging} s LEFT JOIN ${target} t ON ${inScope()} AND ${keyJoin} WHERE t.${quoteIdent(d.key[0])} IS NULL OR ${row('t')} IS DISTINCT FROM ${row('s')}`,
+    classify: `CREATE TEMP TABLE brx_diff ON COMMIT DROP AS SELECT s.*, t.${quoteIdent(d.key[0])} IS NOT NULL AS brx_present FROM ${src} s LEFT JOIN ${target} t ON ${inScope()} AND ${keyJoin} WHERE t.${quoteIdent(d.key[0])} IS NULL OR ${row('t')} IS DISTINCT FROM ${row('s')}`,
     update: nonKey.length === 0
       ? 'SELECT 1 WHERE false'
       : `UPDATE ${target} t SET ${nonKey.map(c => `${c} = s.${c}`).join(', ')}${updatedAt} FROM brx_diff s WHERE s.brx_present AND ${inScope()} AND ${keyJoin}`,
     insert: `INSERT INTO ${target} (${insertCols}) SELECT ${insertVals} FROM brx_diff s WHERE NOT s.brx_present`,
-    insertAll: `INSERT INTO ${target} (${insertCols}) SELECT ${insertVals} FROM ${staging} s`,
+    insertAll: `INSERT INTO ${target} (${insertCols}) SELECT ${insertVals} FROM ${src} s`,
+    insertNew: `INSERT INTO ${target} (${insertCols}) SELECT ${insertVals} FROM ${src} s WHERE NOT EXISTS (SELECT 1 FROM ${target} t WHERE ${inScope()} AND ${keyJoin})`,
     delete: `DELETE FROM ${target} t WHERE ${inScope()} AND NOT EXISTS (SELECT 1 FROM ${staging} s WHERE ${keyJoin})`,
   }
 }

@@ -10,6 +10,8 @@ export interface OpenedSource {
   size: number | null
   /** Bytes consumed from disk, for progress on gzip input. */
   rawBytes: () => number
+  /** Ends the input now (cancellation): destroys the caller's stream too, so a stalled pipe cannot keep a read waiting. */
+  destroy: () => void
   gzip: boolean
 }
 
@@ -48,7 +50,8 @@ export async function openSource (input: string | Readable, gzip: boolean | 'aut
     stream = raw.pipe(gunzip)
   }
   stream.on('error', () => { /* surfaced by the consumer's iterator */ })
-  return { stream, name, size, rawBytes, gzip: gz }
+  const destroy = (): void => { raw.destroy(); stream.destroy() }
+  return { stream, name, size, rawBytes, gzip: gz, destroy }
 }
 
 export function sourceError (err: unknown, name: string): SyncError {

@@ -42,6 +42,7 @@ export function buildReport (run: SyncRun, c: MergeCounts): SyncReport {
       updated: c.updated,
       unchanged: c.unchanged,
       deleted: c.deleted,
+      existing: c.existing,
     },
     rejectReasons: t.reasons,
     rejectsFile: run.options.rejectsFile,
@@ -54,5 +55,8 @@ export function buildReport (run: SyncRun, c: MergeCounts): SyncReport {
     fastPath: c.fastPath,
     diff: run.diff !== null ? 'engine' : 'database',
     attempts: run.attempt,
+    dryRun: c.preview !== undefined,
+    ...(c.preview !== undefined ? { preview: c.preview } : {}),
+    changesFile: run.options.changesFile,
   }
 }

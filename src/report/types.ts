@@ -1,7 +1,10 @@
+import type { Preview } from '../merge/changes'
+
 /** What a sync returns and stores in `sync_runs.report`. Every input row is accounted for:
  *  read = valid + rejected
  *  valid = written + duplicates + unmapped + excluded
- *  written = inserted + updated + unchanged            */
+ *  written = inserted + updated + unchanged + existing
+ *  (existing: insert-new mode's staged keys already present, left as they were) */
 export interface RowCounts {
   read: number
   valid: number
@@ -14,6 +17,7 @@ export interface RowCounts {
   updated: number
   unchanged: number
   deleted: number
+  existing: number
 }
 
 export interface MappingReport {
@@ -33,7 +37,7 @@ export interface MappingReport {
 export interface SyncReport {
   runId: string
   dataset: string
-  mode: 'mirror' | 'upsert'
+  mode: 'mirror' | 'upsert' | 'insert-new'
   scope: Record<string, string | number>
   status: 'succeeded'
   rows: RowCounts
@@ -52,11 +56,17 @@ export interface SyncReport {
   /** How the re-sync found its changes: in the engine (only changed rows staged) or in the database (every row staged). */
   diff: 'engine' | 'database'
   attempts: number
+  /** True when nothing was committed: the counts are what a real sync would do. */
+  dryRun: boolean
+  /** Dry run only: the mass-delete guard's verdict and up to 10 keys of each kind of change. */
+  preview?: Preview
+  /** The changes file, when one was asked for (complete: it appears only after COMMIT). */
+  changesFile?: string | null
 }
 
 export interface Progress {
   runId: string
-  phase: 'load' | 'done'
+  phase: 'load' | 'merge' | 'done'
   rowsRead: number
   rowsWritten: number
   bytesRead: number

@@ -1,7 +1,7 @@
 import os from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type pg from 'pg'
-import { ERROR_CODES, SyncError, cancelledError, fromPgError, redact, syncError } from '../errors'
+import { SyncError, cancelledError, fromPgError, redact, syncError } from '../errors'
 
 /**
  * sync_runs bookkeeping and the per-scope advisory lock. The lock is a
@@ -34,19 +34,36 @@ export async function releaseScopeLock (client: pg.ClientBase, table: string, sc
   await client.query('SELECT pg_advisory_unlock(hashtext($1), hashtext($2))', [table, scope])
 }
 
-export interface RunRow { id: string, dataset: string, scope: string, mode: string, staging: string }
+export interface RunRow { id: string, dataset: string, scope: string, mode: string, staging: string, table: string, dryRun: boolean }
 
-/** The run's row: inserted on the first attempt, set running again on a retry. */
+const INSERT_RUN = `INSERT INTO sync_runs (id, dataset, scope, mode, status, pid, host, staging_table, target_table, dry_run)
+  VALUES ($1, $2, $3::jsonb, $4, 'running', $5, $6, $7, $8, $9)`
+
+const RESTART_RUN = `${INSERT_RUN}
+  ON CONFLICT (id) DO UPDATE SET status = 'running', finished_at = NULL, error_code = NULL, error_message = NULL, heartbeat_at = now()
+  WHERE sync_runs.status <> 'succeeded'`
+
+/**
+ * The run's row: inserted on the first attempt, set running again on a retry
+ * (see restartRun).
+ */
 export async function startRun (client: pg.ClientBase, r: RunRow, attempt: number): Promise<void> {
+  await writeRun(client, attempt > 1 ? RESTART_RUN : INSERT_RUN, r)
+}
+
+/**
+ * A row that may exist or not: a retry's, or a light run's whose row rolled
+ * back with its transaction (then it is inserted anew, to record the
+ * failure). A succeeded row is never relabeled: a connection lost after
+ * COMMIT is retried, not undone.
+ */
+export async function restartRun (client: pg.ClientBase, r: RunRow): Promise<void> {
+  await writeRun(client, RESTART_RUN, r)
+}
+
+async function writeRun (client: pg.ClientBase, sql: string, r: RunRow): Promise<void> {
   try {
-    if (attempt > 1) {
-      await client.query("UPDATE sync_runs SET status = 'running', finished_at = NULL, error_code = NULL, error_message = NULL, heartbeat_at = now() WHERE id = $1", [r.id])
-      return
-    }
-    await client.query(
-      `INSERT INTO sync_runs (id, dataset, scope, mode, status, pid, host, staging_table)
-       VALUES ($1, $2, $3::jsonb, $4, 'running', $5, $6, $7)`,
-      [r.id, r.dataset, r.scope, r.mode, process.pid, os.hostname(), r.staging])
+    await client.query(sql, [r.id, r.dataset, r.scope, r.mode, process.pid, os.hostname(), r.staging, r.table, r.dryRun])
   } catch (err) {
     throw fromPgError(err, 'Recording the run in sync_runs')
   }
@@ -86,7 +103,7 @@ export async function reapAbandoned (client: pg.ClientBase, dataset: string, sco
     if (r.staging_table !== null) await dropStaging(client, r.staging_table)
     await client.query(
       "UPDATE sync_runs SET status = 'failed', finished_at = now(), error_code = 'BRX_ERR_ABANDONED', error_message = $2 WHERE id = $1 AND status = 'running'",
-      [r.id, ERROR_CODES.BRX_ERR_ABANDONED.message])
+      [r.id, syncError('BRX_ERR_ABANDONED', ['a later sync of the same scope']).message])
   }
   return rows.length
 }

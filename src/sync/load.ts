@@ -5,7 +5,7 @@ import { Partitioner, type Partition } from '../read/partitioner'
 import { sourceError, type OpenedSource } from '../read/source'
 import { RejectsFile } from '../report/rejects'
 import { recordProgress } from '../runs/runs'
-import type { TransformResult, TransformTask, TupleLayout } from '../transform/partition'
+import { transformPartition, type TransformResult, type TransformTask, type TupleLayout } from '../transform/partition'
 import type { Sink } from '../write/sinks'
 import type { SyncRun } from './run'
 
@@ -79,7 +79,7 @@ class Load {
     try {
       await this.sink.finish()
     } catch (err) {
-      throw fromPgError(err, `COPY into ${this.layout.seq ? this.run.staging : this.run.dataset.table}`)
+      throw fromPgError(err, `COPY into ${this.layout.seq ? (this.run.light ? 'the temporary staging table' : this.run.staging) : this.run.dataset.table}`)
     }
     await this.rejects.close()
     this.run.totals.maybeDuplicates = this.sink.maybeDuplicates
@@ -113,6 +113,8 @@ class Load {
       dataset: run.dataset, keepRaw: run.options.rejectsFile !== null, unmapped: run.unmapped, layout: this.layout,
       format: run.options.format === 'csv' ? 'csv' : 'json', header: this.partitioner?.header ?? undefined, existing: run.diff?.existing,
     }
+    // The light path's one small partition: a worker round trip would cost more than the work.
+    if (run.light) return await transformPartition(task)
     const transferList: any[] = [p.data.buffer, p.offsets.buffer]
     const channel = run.unmapped !== null ? new MappingChannel(run.engine.resolver, run.mappingStats, run.signal) : null
     if (channel !== null) {
@@ -170,7 +172,11 @@ export async function load (run: SyncRun, layout: TupleLayout): Promise<void> {
   const sink = run.sink
   if (source === null || sink === null) throw new Error('load() before the source and sink are open')
   const l = new Load(run, source, sink, layout)
-  const onAbort = (): void => l.fail(run.cancelled())
+  const onAbort = (): void => {
+    l.fail(run.cancelled())
+    // An input that sends nothing (a stalled pipe) would otherwise keep the read loop waiting forever.
+    source.destroy()
+  }
   if (run.aborted()) onAbort()
   run.signal?.addEventListener('abort', onAbort, { once: true })
   try {

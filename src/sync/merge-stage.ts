@@ -1,6 +1,7 @@
 import { cancelBackend, checkout } from '../db/connections'
 import { goneKeys } from '../diff/read'
-import { finishDirect, runMerge, type EngineDiffInput, type MergeCounts } from '../merge/merge'
+import { captureFor } from '../merge/changes'
+import { finishDirect, runMerge, type EngineDiffInput, type MergeCapture, type MergeCounts, type MergeInput } from '../merge/merge'
 import { buildReport } from '../report/build'
 import { acquireScopeLock, succeedRun } from '../runs/runs'
 import { withRetry } from './retry'
@@ -40,21 +41,27 @@ async function reconnectForMerge (run: SyncRun, original: unknown): Promise<void
  * that takes the scope lock again — this works for stdin too, which cannot be
  * read twice.
  */
-async function mergeStaged (run: SyncRun, tMerge: number): Promise<MergeCounts> {
+async function mergeStaged (run: SyncRun, tMerge: number, capture: MergeCapture | undefined): Promise<MergeCounts> {
   const o = run.options
-  const engineDiff = engineDiffInput(run)
+  // Built once: the gone keys are a pass over the scope's rows.
+  const input = { ...mergeInput(run, tMerge), capture }
   return await withRetry({
     retries: o.retries,
     maxMs: Infinity,
     signal: o.signal,
     onRetry: (err, attempt, delayMs) => run.log.warn({ phase: 'merge', attempt, pgCode: (err as { code?: string }).code, delayMs: Math.round(delayMs) }, 'transient merge failure, retrying the merge'),
     prepare: async err => await reconnectForMerge(run, err),
-  }, async () => await runMerge(run.control, {
+  }, async () => await runMerge(run.control, input, `DROP TABLE IF EXISTS ${run.staging}`))
+}
+
+function mergeInput (run: SyncRun, tMerge: number): MergeInput {
+  const o = run.options
+  return {
     sql: run.sql,
     scopeValues: o.scope.list,
     mode: o.mode,
     staged: stagedRows(run),
-    engineDiff,
+    engineDiff: engineDiffInput(run),
     maybeDuplicates: run.totals.maybeDuplicates,
     maxDeleteRatio: o.maxDeleteRatio,
     allowMassDelete: o.allowMassDelete,
@@ -62,7 +69,7 @@ async function mergeStaged (run: SyncRun, tMerge: number): Promise<MergeCounts> 
     workMem: o.workMem,
     beforeCommit: beforeCommit(run, tMerge),
     signal: o.signal,
-  }, `DROP TABLE IF EXISTS ${run.staging}`))
+  }
 }
 
 /** Rows in staging: every encoded row, or with the engine diff only the new and changed ones. */
@@ -75,7 +82,17 @@ function engineDiffInput (run: SyncRun): EngineDiffInput | undefined {
   return { skipped: d.skipped, repeatedSkipped: d.repeatedSkipped, gone: gone !== null && gone.rows > 0 ? gone.copy : null }
 }
 
-async function mergeDirect (run: SyncRun, tMerge: number): Promise<MergeCounts> {
+/**
+ * A small input's merge: its TEMP staging lives in the transaction already
+ * open, which drops it at COMMIT. A failure loses that staging: the whole
+ * sync is retried (file inputs), not the merge alone. Never with change
+ * capture (see prepare in orchestrator.ts).
+ */
+async function mergeLight (run: SyncRun, tMerge: number): Promise<MergeCounts> {
+  return await runMerge(run.control, { ...mergeInput(run, tMerge), sql: run.lightSql, inTransaction: true })
+}
+
+async function mergeDirect (run: SyncRun, tMerge: number, capture: MergeCapture | undefined): Promise<MergeCounts> {
   const o = run.options
   const d = run.direct
   if (d === null) throw new Error('mergeDirect() without a direct sink')
@@ -89,16 +106,20 @@ async function mergeDirect (run: SyncRun, tMerge: number): Promise<MergeCounts> 
     workMem: o.workMem,
     beforeCommit: beforeCommit(run, tMerge),
     signal: o.signal,
+    capture,
   })
 }
 
 /** The merge stage: one transaction; an abort cancels the statement in flight on a connection of its own. */
 export async function merge (run: SyncRun): Promise<MergeCounts> {
   const tMerge = performance.now()
+  // A dry run or a changes file: the merge also records what it changes (else it runs its plain statements).
+  const capture = captureFor(run.dataset, run.id, run.options)
+  run.options.onProgress?.(run.progress('merge', run.totals.read, run.totals.staged))
   const onAbort = (): void => { void cancelBackend(run.engine.pool, run.control) }
   run.signal?.addEventListener('abort', onAbort, { once: true })
   try {
-    const counts = run.direct !== null ? await mergeDirect(run, tMerge) : await mergeStaged(run, tMerge)
+    const counts = run.direct !== null ? await mergeDirect(run, tMerge, capture) : run.light ? await mergeLight(run, tMerge) : await mergeStaged(run, tMerge, capture)
     run.time('merge', tMerge)
     return counts
   } catch (err) {

@@ -27,18 +27,21 @@ import { checkout, releaseAll } from '../db/connections'
 import { SyncError, fromPgError, syncError, toSyncError } from '../errors'
 import type { MergeCounts } from '../merge/merge'
 import { fillSyncOptions, type SyncOptions } from '../options'
-import { openSource } from '../read/source'
+import { isSmallInput } from '../read/peek'
+import { openSource, type OpenedSource } from '../read/source'
 import { buildReport } from '../report/build'
 import type { SyncReport } from '../report/types'
-import { acquireScopeLock, dropStaging, failRun, reapAbandoned, releaseScopeLock, startRun } from '../runs/runs'
+import { acquireScopeLock, dropStaging, failRun, reapAbandoned, releaseScopeLock, restartRun, startRun } from '../runs/runs'
 import type { TupleLayout } from '../transform/partition'
 import { readExisting } from '../diff/read'
 import { DiffSink } from '../diff/sink'
-import { openDirectSink, openStagingSink } from '../write/writers'
+import type { ExistingRows } from '../diff/store'
+import { databaseDiffReason } from '../diff/when'
+import { openDirectSink, openLightSink, openStagingSink } from '../write/writers'
 import { load } from './load'
 import { merge } from './merge-stage'
 import { withRetry } from './retry'
-import { SyncRun, type EngineHandles } from './run'
+import { SMALL_INPUT_BYTES, SyncRun, type EngineHandles } from './run'
 
 export async function runSync (engine: EngineHandles, options: SyncOptions): Promise<SyncReport> {
   const run = new SyncRun(engine, fillSyncOptions(options, engine.settings))
@@ -97,8 +100,10 @@ async function attemptSync (run: SyncRun, attempt: number): Promise<SyncReport> 
 /** Input, schema, scope lock, dead runs reaped, the run row, the catalog: all before anything is written. */
 async function prepare (run: SyncRun): Promise<void> {
   const o = run.options
-  // The input first: a missing file fails before anything is locked, recorded or opened for COPY.
-  run.source = await openSource(o.input, o.gzip)
+  // The input first: a missing file or a rejected token fails before anything is locked, recorded or opened for COPY.
+  run.source = await openInput(run)
+  // Not with change capture: a dry run rolls back the transaction that would hold a light run's row.
+  run.light = run.unmapped === null && !o.dryRun && o.changesFile === null && await isSmallInput(run.source, SMALL_INPUT_BYTES)
   await checkSchema(run.control, run.dataset)
   const tLock = performance.now()
   await acquireScopeLock(run.control, run.dataset.table, o.scope.key, { wait: o.lock === 'wait', timeoutMs: o.lockTimeoutMs, signal: o.signal })
@@ -106,36 +111,84 @@ async function prepare (run: SyncRun): Promise<void> {
   run.time('lock', tLock)
   const reaped = await reapAbandoned(run.control, run.dataset.name, o.scope.key, run.id)
   if (reaped > 0) run.log.warn({ reaped }, 'marked abandoned runs of this scope failed and dropped their staging')
-  await dropStaging(run.control, run.staging)
-  await startRun(run.control, { id: run.id, dataset: run.dataset.name, scope: o.scope.key, mode: o.mode, staging: run.staging }, run.attempt)
-  run.recorded = true
+  // A new run's staging cannot exist yet; a retry's may.
+  if (run.attempt > 1) await dropStaging(run.control, run.staging)
+  // The light path records its run inside its one transaction (one commit instead of two): see openSink.
+  if (!run.light) {
+    await startRun(run.control, run.row, run.attempt)
+    run.recorded = true
+  }
   if (run.unmapped !== null) await run.engine.resolver.check(o.signal)
+}
+
+/**
+ * A file, stdin or stream; or a CardTrader export, fetched anew on each
+ * attempt. Required only when used, so a file sync loads neither undici nor ioredis.
+ */
+async function openInput (run: SyncRun): Promise<OpenedSource> {
+  const o = run.options
+  if (o.source === null) return await openSource(o.input as NonNullable<typeof o.input>, o.gzip)
+  const { openCardTraderSource } = require('../source/cardtrader') as typeof import('../source/cardtrader')
+  return await openCardTraderSource(o.source.cardtrader, { logger: run.log, signal: o.signal })
 }
 
 /**
  * A scope with no rows yet takes the direct path: one COPY straight into the
  * target inside the merge transaction (the scope values are prefixed to each
- * tuple). Otherwise rows are staged and merged set-based.
+ * tuple); not for derived columns, which are computed from staging. A small
+ * input stages into a TEMP table of the merge transaction, its run row
+ * written in the same transaction. Otherwise rows are staged and merged
+ * set-based.
  */
 async function openSink (run: SyncRun): Promise<TupleLayout> {
   const o = run.options
-  const direct = !(await run.control.query<{ has: boolean }>(run.sql.scopeHasRows, o.scope.list)).rows[0].has
+  if (run.light) {
+    const existing = await readScope(run)
+    run.sink = await openLightSink(run.control, run.lightSql.createTemp, run.lightSql.copy, async () => {
+      await startRun(run.control, run.row, run.attempt)
+      run.recorded = true
+    })
+    diffInEngine(run, existing)
+    return { prefix: [], seq: true }
+  }
+  const direct = run.sql.direct && !(await run.control.query<{ has: boolean }>(run.sql.scopeHasRows, o.scope.list)).rows[0].has
   if (direct) {
     run.direct = await openDirectSink(run.control, run.sql.directCopy, run.id)
     run.sink = run.direct
     return { prefix: run.dataset.scope.map((c, i) => ({ type: c.type, value: o.scope.list[i] })), seq: false }
   }
   await run.control.query(run.sql.createStaging)
-  // The engine diff reads the scope under the lock, before any row is staged (README "The engine diff").
-  const tRead = performance.now()
-  const existing = o.diff === 'engine' ? await readExisting(run.control, run.dataset, o.scope.list) : null
-  if (o.diff === 'engine') run.log.info({ phase: 'diff-read', ms: Math.round(performance.now() - tRead), rows: existing?.rows ?? null, fallback: existing === null }, existing === null ? 'scope over the engine diff budget: database diff' : 'existing rows read')
+  const existing = await readScope(run)
   run.sink = await openStagingSink({ pool: run.engine.pool, poolMax: run.engine.settings.pgPoolSize, clients: run.clients, copySql: run.sql.copy, wanted: o.writers, signal: o.signal })
-  if (existing !== null) {
-    run.diff = new DiffSink(run.sink, existing)
-    run.sink = run.diff
-  }
+  diffInEngine(run, existing)
   return { prefix: [], seq: true }
+}
+
+/**
+ * The engine diff reads the scope under the lock, before any row is staged
+ * and before the control connection starts its COPY (README "The engine
+ * diff"). Null: the database diff (not asked, not applicable, an empty scope,
+ * or a scope over the memory budget).
+ */
+async function readScope (run: SyncRun): Promise<ExistingRows | null> {
+  const o = run.options
+  const reason = databaseDiffReason(o, run.dataset)
+  if (reason !== null) {
+    if (o.diff === 'engine') run.log.info({ phase: 'diff-read', reason }, 'engine diff not applicable: database diff')
+    return null
+  }
+  const t = performance.now()
+  const existing = await readExisting(run.control, run.dataset, o.scope.list)
+  const rows = existing?.rows ?? null
+  const msg = existing === null ? 'scope over the engine diff budget: database diff' : rows === 0 ? 'scope empty: database diff' : 'existing rows read'
+  run.log.info({ phase: 'diff-read', ms: Math.round(performance.now() - t), rows, fallback: existing === null || rows === 0 }, msg)
+  return existing !== null && existing.rows > 0 ? existing : null
+}
+
+function diffInEngine (run: SyncRun, existing: ExistingRows | null): void {
+  if (existing === null || run.sink === null) return
+  run.diff = new DiffSink(run.sink, existing)
+  run.sink = run.diff
 }
 
 /**
@@ -153,7 +206,7 @@ function refuseAllRejected (run: SyncRun): void {
 
 function finish (run: SyncRun, counts: MergeCounts): SyncReport {
   const rep = buildReport(run, counts)
-  run.log.info({ phase: 'merge', ms: Math.round(run.phases.merge), inserted: counts.inserted, updated: counts.updated, deleted: counts.deleted, duplicates: counts.duplicates, fastPath: counts.fastPath, steps: counts.steps }, 'merge committed')
+  run.log.info({ phase: 'merge', ms: Math.round(run.phases.merge), inserted: counts.inserted, updated: counts.updated, deleted: counts.deleted, duplicates: counts.duplicates, fastPath: counts.fastPath, steps: counts.steps, dryRun: rep.dryRun }, rep.dryRun ? 'dry run rolled back' : 'merge committed')
   run.options.onProgress?.(run.progress('done', rep.rows.read, rep.rows.written))
   return rep
 }
@@ -185,6 +238,8 @@ async function cleanupAfterFailure (run: SyncRun, e: SyncError): Promise<void> {
   }
   try {
     await dropStaging(client, run.staging)
+    // A light run's row rolled back with its transaction: record it anew, then its failure.
+    if (run.recorded && run.light) await restartRun(client, run.row)
     if (run.recorded) await failRun(client, run.id, e)
   } finally {
     fresh?.release()

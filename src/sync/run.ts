@@ -8,7 +8,7 @@ import { buildMergeSql, type MergeSql } from '../merge/sql'
 import type { FilledEngineOptions, FilledSyncOptions } from '../options'
 import type { OpenedSource } from '../read/source'
 import type { Progress } from '../report/types'
-import { stagingName } from '../runs/runs'
+import { stagingName, type RunRow } from '../runs/runs'
 import type { DiffSink } from '../diff/sink'
 import type { DirectSink, Sink } from '../write/sinks'
 
@@ -37,6 +37,18 @@ export interface LoadTotals {
   maybeDuplicates: boolean
 }
 
+/**
+ * An input this small (and no mapping) takes the light path: its staging is a
+ * TEMP table created in the merge transaction (no catalog entry to commit and
+ * drop, no second writer), its one partition is transformed on the main
+ * thread (a few milliseconds of CPU, less than a worker round trip) and its
+ * run row is committed with its data. Same guarantees: one transaction, the
+ * run recorded, the scope locked; a transient failure retries the whole sync
+ * (file inputs).
+ */
+export const SMALL_INPUT_BYTES = 64 * 1024
+const LIGHT_STAGING = 'brx_light'
+
 const newTotals = (): LoadTotals => ({ read: 0, valid: 0, rejected: 0, unmapped: 0, excluded: 0, mapped: 0, staged: 0, bytesRead: 0, partitions: 0, workerBusyMs: 0, reasons: {}, maybeDuplicates: false })
 
 /**
@@ -48,6 +60,8 @@ export class SyncRun {
   readonly id = randomUUID()
   readonly staging = stagingName(this.id)
   readonly sql: MergeSql
+  /** The same merge over the light path's TEMP staging (see SMALL_INPUT_BYTES). */
+  readonly lightSql: MergeSql
   /** What to do with an unmapped record; null when this sync maps nothing. */
   readonly unmapped: 'skip' | 'keep' | null
   readonly log: Logger
@@ -65,9 +79,12 @@ export class SyncRun {
   diff: DiffSink | null = null
   locked = false
   recorded = false
+  /** This attempt takes the light path: TEMP staging in the merge transaction, transform on the main thread. */
+  light = false
 
   constructor (readonly engine: EngineHandles, readonly options: FilledSyncOptions) {
     this.sql = buildMergeSql(options.dataset, this.staging)
+    this.lightSql = buildMergeSql(options.dataset, LIGHT_STAGING)
     this.unmapped = options.dataset.mapping !== undefined && engine.resolver.source !== 'none' ? engine.settings.unmapped : null
     this.log = engine.logger.child({ runId: this.id })
   }
@@ -88,6 +105,12 @@ export class SyncRun {
     this.direct = null
     this.diff = null
     this.locked = false
+    this.light = false
+  }
+
+  /** The row this run keeps in sync_runs. */
+  get row (): RunRow {
+    return { id: this.id, dataset: this.dataset.name, scope: this.options.scope.key, mode: this.options.mode, staging: this.staging, table: this.dataset.table, dryRun: this.options.dryRun }
   }
 
   // A function, not a narrowed property: the signal can fire between any two awaits.
@@ -97,8 +120,11 @@ export class SyncRun {
 
   throwIfAborted (): void { if (this.aborted()) throw this.cancelled() }
 
-  /** A file can be read again on a retry; stdin and streams cannot. */
-  get reopenable (): boolean { return typeof this.options.input === 'string' && this.options.input !== '-' }
+  /** A file can be read again on a retry, and a CardTrader export fetched again; stdin and streams cannot. */
+  get reopenable (): boolean {
+    const input = this.options.input
+    return this.options.source !== null || (typeof input === 'string' && input !== '-')
+  }
 
   progress (phase: Progress['phase'], rowsRead: number, rowsWritten: number): Progress {
     const bytesTotal = this.source?.size ?? null

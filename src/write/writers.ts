@@ -19,6 +19,17 @@ export async function openDirectSink (control: pg.PoolClient, directCopySql: str
   return new DirectSink(new CopyWriter(control, directCopySql), runId)
 }
 
+/**
+ * A small input: its staging is a TEMP table of the merge transaction, opened
+ * here, written by the control connection alone. `inTransaction` runs once
+ * the transaction is open, before the COPY starts (the run's row).
+ */
+export async function openLightSink (control: pg.PoolClient, createTempSql: string, copySql: string, inTransaction: () => Promise<void>): Promise<StagingSink> {
+  await control.query(`BEGIN; ${createTempSql}`)
+  await inTransaction()
+  return new StagingSink([new CopyWriter(control, copySql)])
+}
+
 /** The control connection writes; more writers only when the pool has room (never wait for one while holding one). */
 export async function openStagingSink (plan: WriterPlan): Promise<StagingSink> {
   const writers = [new CopyWriter(plan.clients[0], plan.copySql)]

@@ -8,9 +8,12 @@ import { DEFAULT_BLUEPRINTS } from './blueprint'
 import { changeExport } from './change'
 import { writeCatalog } from './catalog'
 import { metaPath, readMeta, writeExport, type ExportFormat } from './export'
+import { count, int, parseFraction } from './flags'
+import { generatePreset, PRESET_ONLY_FLAGS, presetUsage } from './presets-cli'
 import { resolveOptions, type GenerateOptions } from './products'
 
 export const generateUsage = `Usage: brx-sync generate --products N [options]
+       brx-sync generate --dataset NAME --rows N [options]
 
 Writes a deterministic, CardTrader-shaped /products/export sample.
 
@@ -38,34 +41,9 @@ Catalog:
   --catalog FILE        also write the blueprint catalog CSV (cardtrader_id,print_id,table)
                         matching the export's seed and --blueprints. Alone, writes only the catalog.
 
+${presetUsage}
 P is a percentage ("5%") or a fraction ("0.05").
 `
-
-function count (name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined
-  const m = /^(\d[\d_,]*)([km]?)$/i.exec(v.trim())
-  if (m === null) throw new UsageError(`--${name} must be a whole number (e.g. 250000 or 250k), got "${v}".`)
-  const n = Number(m[1].replace(/[_,]/g, '')) * ({ '': 1, k: 1e3, m: 1e6 } as Record<string, number>)[m[2].toLowerCase()]
-  if (!Number.isSafeInteger(n)) throw new UsageError(`--${name} is too large: "${v}".`)
-  return n
-}
-
-function int (name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined
-  if (!/^-?\d+$/.test(v.trim())) throw new UsageError(`--${name} must be an integer, got "${v}".`)
-  return Number(v)
-}
-
-export function parseFraction (name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined
-  const s = v.trim()
-  const pct = s.endsWith('%')
-  const n = Number(pct ? s.slice(0, -1) : s)
-  if (s === '' || s === '%' || !Number.isFinite(n) || n < 0) throw new UsageError(`--${name} must be a percentage ("5%") or a fraction ("0.05"), got "${v}".`)
-  const f = pct ? n / 100 : n
-  if (f > 1) throw new UsageError(`--${name} must be at most 100%, got "${v}"${pct ? '' : ` (did you mean "${v}%"?)`}.`)
-  return f
-}
 
 function formatBytes (n: number): string {
   return n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`
@@ -85,6 +63,10 @@ const options: Command['options'] = {
   'dup-rate': { type: 'string' },
   'bad-rate': { type: 'string' },
   catalog: { type: 'string' },
+  dataset: { type: 'string' },
+  rows: { type: 'string' },
+  offset: { type: 'string' },
+  sources: { type: 'string' },
 }
 
 const s = (v: string | boolean | undefined): string | undefined => typeof v === 'string' ? v : undefined
@@ -122,12 +104,15 @@ async function plan (v: Values): Promise<Plan> {
     resolveOptions(o)
     return { o, format, anyExport: false }
   }
-  if (v.catalog === undefined) throw new UsageError('--products is required (or --from PREV.json, or --catalog FILE alone).')
+  if (v.catalog === undefined) throw new UsageError('--products is required (or --from PREV.json, --catalog FILE alone, or --dataset NAME).')
   resolveOptions({ products: 0, seed: explicit.seed, blueprints: explicit.blueprints })
   return { o: undefined, format, anyExport: false }
 }
 
 async function run (v: Values): Promise<number> {
+  if (v.dataset !== undefined) return await generatePreset(v)
+  const misplaced = PRESET_ONLY_FLAGS.find(f => v[f] !== undefined)
+  if (misplaced !== undefined) throw new UsageError(`--${misplaced} needs --dataset NAME (a preset's sample).`)
   let p: Plan
   try {
     p = await plan(v)

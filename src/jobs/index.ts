@@ -1,0 +1,8 @@
+export { QUEUES, jobDefaults, type WorkerOptions, type JobsConnection, type WorkQueue } from './config'
+export { openJobQueue } from './boss'
+export { enqueueSync, type EnqueueOptions, type Enqueued } from './enqueue'
+export { startWorker, SyncWorker, type WorkerStats } from './worker'
+export { scheduleSync, unscheduleSync, parseEvery, type ScheduleOptions } from './schedule'
+export { envTokenProvider, type TokenProvider } from './tokens'
+export { jobKey, type SyncJobData, type JobSyncOptions } from './job-data'
+export { jobStatus, type JobStatus } from './status'
