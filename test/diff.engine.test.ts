@@ -7,10 +7,11 @@
  */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { Readable } from 'node:stream'
+import { Readable, Writable } from 'node:stream'
+import pino from 'pino'
 import fs from 'node:fs'
 import { applyExport, parseElements, type Row, type State } from './model'
-import { DATABASE_URL, makePool, randomUser, removeTmp, Prng, seedFromEnv, writeExport, readUserRows, api, randomProduct, freshId, changeProduct, renderExport } from './helpers'
+import { DATABASE_URL, makePool, randomUser, removeTmp, Prng, seedFromEnv, writeExport, readUserRows, readNdjson, tmpPath, api, randomProduct, freshId, changeProduct, renderExport } from './helpers'
 import { pgJsonbText } from '../src/diff/jsonb'
 import { findSlot, hashBytes, indexRows, tableSize } from '../src/diff/store'
 import { BinaryWriter } from '../src/encode'
@@ -162,18 +163,28 @@ test('a foreign writer between the read and the merge: staged rows are decided o
   const file = writeExport(second, { format: 'json', separator: ',\n', pad: '\n' })
   const data = fs.readFileSync(file.path)
   let foreign: Promise<unknown> | null = null
-  // The engine reads the scope before it reads the input (gzip: false, so nothing peeks at it earlier): the foreign writes land between the read and the merge.
+  // The foreign writes wait for the engine's scope read (its log line), and the input waits for them: they land
+  // between the read and the merge. (The input is read early too: the light-path peek asks for its first bytes.)
+  let scopeRead!: () => void
+  const read = new Promise<void>(resolve => { scopeRead = resolve })
+  const logger = pino({ level: 'info' }, new Writable({
+    write (chunk: Buffer, _enc, done) {
+      if (chunk.toString().includes('"phase":"diff-read"')) scopeRead()
+      done()
+    },
+  }))
   const input = new Readable({
     read () {
       if (foreign !== null) return
       foreign = (async () => {
+        await read
         await pool.query('UPDATE user_inventory_items SET quantity = 777 WHERE user_id = $1 AND blueprint_id = $2 AND external_stock_id = $3', [u, ...keys[0]])
         await pool.query('UPDATE user_inventory_items SET quantity = 778 WHERE user_id = $1 AND blueprint_id = $2 AND external_stock_id = $3', [u, ...keys[1]])
         await pool.query('DELETE FROM user_inventory_items WHERE user_id = $1 AND blueprint_id = $2 AND external_stock_id = $3', [u, ...keys[2]])
       })().then(() => { this.push(data); this.push(null) }, err => this.destroy(err))
     },
   })
-  const r = await api.sync({ input, gzip: false, userId: u, diff: 'engine', databaseUrl: DATABASE_URL, mapping: { source: 'none' } })
+  const r = await api.sync({ input, gzip: false, userId: u, diff: 'engine', databaseUrl: DATABASE_URL, mapping: { source: 'none' }, logger })
   assert.equal(r.diff, 'engine')
   const rows = await readUserRows(pool, u)
   const get = (k: readonly [number, string]): Row | undefined => rows.get(`${k[0]}|${k[1]}`)
@@ -188,4 +199,42 @@ test('a foreign writer between the read and the merge: staged rows are decided o
   const healed = await readUserRows(pool, u)
   assert.equal(healed.get(`${keys[0][0]}|${keys[0][1]}`)?.quantity, products[0].quantity)
   assert.equal(healed.get(`${keys[2][0]}|${keys[2][1]}`)?.quantity, products[2].quantity)
+})
+
+test('change capture and insert-new take the database diff when the engine diff is asked: the report says so, the changes file and the dry run hold exactly the changes', { timeout: 60_000 }, async () => {
+  const rng = new Prng(seed ^ 0xca97)
+  const u = randomUser()
+  // Quantity 0 is a reason of its own (see the model): every product here is an ordinary row.
+  const product = (): ReturnType<typeof randomProduct> => { const p = randomProduct(rng, freshId(rng)); return { ...p, quantity: Math.max(1, p.quantity) } }
+  const products = Array.from({ length: 300 }, product)
+  const clean = { rejectRate: 0, dupRate: 0, malformedRate: 0 }
+  await syncFile(u, renderExport(rng, products, clean), 'mirror', 'database')
+  // 3 changed, 2 removed, 1 new: were unchanged rows read as "missing from staging", the capture would list ~295 deletes.
+  const next = products.slice(2).map((p, i) => i < 3 ? { ...p, quantity: p.quantity + 5 } : p)
+  next.push(product())
+  const file = writeExport(renderExport(rng, next, clean), { format: 'json', separator: ',\n', pad: '\n' })
+  const base = { input: file.path, userId: u, diff: 'engine' as const, databaseUrl: DATABASE_URL, mapping: { source: 'none' as const } }
+
+  const dry = await api.sync({ ...base, dryRun: true })
+  assert.equal(dry.diff, 'database')
+  assert.deepEqual([dry.rows.inserted, dry.rows.updated, dry.rows.deleted, dry.rows.unchanged], [1, 3, 2, 295])
+  assert.deepEqual([dry.preview?.samples.inserted.length, dry.preview?.samples.updated.length, dry.preview?.samples.deleted.length], [1, 3, 2])
+
+  const changesFile = tmpPath('engine-asked-changes.ndjson')
+  const real = await api.sync({ ...base, changesFile })
+  assert.equal(real.diff, 'database')
+  assert.deepEqual([real.rows.inserted, real.rows.updated, real.rows.deleted, real.rows.unchanged], [1, 3, 2, 295])
+  const ops = (readNdjson(changesFile) as Array<{ op: string }>).map(l => l.op).sort()
+  assert.deepEqual(ops, ['delete', 'delete', 'insert', 'update', 'update', 'update'])
+
+  // Without capture the same re-sync diffs in the engine (nothing left to change).
+  const again = await api.sync({ ...base })
+  assert.equal(again.diff, 'engine')
+  assert.deepEqual([again.rows.inserted, again.rows.updated, again.rows.deleted, again.rows.unchanged], [0, 0, 0, 299])
+
+  const fresh = product()
+  const more = writeExport(renderExport(rng, [...next, fresh], clean), { format: 'json', separator: ',\n', pad: '\n' })
+  const ins = await api.sync({ ...base, input: more.path, mode: 'insert-new' })
+  assert.equal(ins.diff, 'database')
+  assert.equal(ins.rows.inserted, 1)
 })
