@@ -93,7 +93,8 @@ export interface SyncOptions extends EngineOptions {
   /**
    * How a re-sync finds what changed: 'engine' reads the scope's rows first and stages only new
    * and changed rows (README "The engine diff"); 'database' stages every row and lets the merge's
-   * classify join decide. First syncs and scopes over the diff's memory budget use 'database'.
+   * classify join decide. First syncs, scopes over the diff's memory budget, dry runs, changes
+   * files, insert-new and datasets with derived columns use 'database' (src/diff/when.ts).
    */
   diff?: 'engine' | 'database'
   lockTimeoutMs?: number
