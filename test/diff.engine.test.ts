@@ -15,6 +15,7 @@ import { DATABASE_URL, makePool, randomUser, removeTmp, Prng, seedFromEnv, write
 import { pgJsonbText } from '../src/diff/jsonb'
 import { findSlot, hashBytes, indexRows, tableSize } from '../src/diff/store'
 import { BinaryWriter } from '../src/encode'
+import { spawnCli } from './fault-helpers'
 
 const seed = seedFromEnv()
 const pool = makePool()
@@ -237,4 +238,21 @@ test('change capture and insert-new take the database diff when the engine diff 
   const ins = await api.sync({ ...base, input: more.path, mode: 'insert-new' })
   assert.equal(ins.diff, 'database')
   assert.equal(ins.rows.inserted, 1)
+})
+
+test('the CLI exits once an engine-diff re-sync is done: the scope read (COPY TO) leaves no query-timeout timer behind', { timeout: 150_000 }, async () => {
+  const rng = new Prng(seed ^ 0xe417)
+  const u = randomUser()
+  const products = Array.from({ length: 200 }, () => randomProduct(rng, freshId(rng)))
+  await syncFile(u, renderExport(rng, products, { rejectRate: 0 }), 'mirror', 'database')
+  const next = writeExport(renderExport(rng, products.map(p => rng.chance(0.1) ? changeProduct(rng, p) : p), { rejectRate: 0 }), { format: 'json', separator: ',\n', pad: '\n' })
+  const { child, exited } = spawnCli(['sync', '--input', next.path, '--user', u, '--no-mapping', '--database-url', DATABASE_URL, '--log-level', 'warn', '--diff', 'engine', '--json'])
+  // pg's query timeout (pgQueryTimeoutMs, 600 s by default) would hold the process open that long after a raw COPY TO.
+  let bound: NodeJS.Timeout | undefined
+  const exit = await Promise.race([exited, new Promise<null>(resolve => { bound = setTimeout(() => resolve(null), 120_000) })])
+  clearTimeout(bound)
+  if (exit === null) child.kill('SIGKILL')
+  assert.notEqual(exit, null, 'the CLI was still running 120 s after it was started')
+  assert.equal(exit?.code, 0, exit?.stderr)
+  assert.equal(JSON.parse(exit?.stdout ?? '{}').diff, 'engine')
 })
