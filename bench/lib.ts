@@ -5,6 +5,8 @@
  */
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import v8 from 'node:v8'
 import vm from 'node:vm'
@@ -37,6 +39,10 @@ export const USERS = {
   /** Holds the base export; every re-sync starts from a copy of it. */
   base: 'beefbeef-0000-4000-8000-0000000000ff',
   memory: 'beefbeef-0000-4000-8000-000000000100',
+  brxCli: 'beefbeef-0000-4000-8000-000000000008',
+  psqlTuned: 'beefbeef-0000-4000-8000-000000000009',
+  brxDb: 'beefbeef-0000-4000-8000-00000000000a',
+  brxCliDb: 'beefbeef-0000-4000-8000-00000000000b',
 } as const
 const BENCH_USERS = `user_id BETWEEN 'beefbeef-0000-0000-0000-000000000000' AND 'beefbeef-ffff-ffff-ffff-ffffffffffff'`
 
@@ -117,6 +123,32 @@ export async function runTimed (cmd: string, args: string[], opts: { input?: str
     })
     child.stdin.end(opts.input ?? '')
   })
+}
+
+/** Wall time and the child's CPU (user + sys, from /usr/bin/time) of a whole process. */
+export interface ProcessTimes { ms: number, cpuMs: number | null, stdout: string }
+
+export async function runProcess (cmd: string, args: string[], env: Record<string, string> = {}): Promise<ProcessTimes> {
+  const timeBin = fs.existsSync('/usr/bin/time') ? '/usr/bin/time' : null
+  const out = path.join(os.tmpdir(), `brx-bench-time-${process.pid}-${Date.now()}.txt`)
+  const t0 = performance.now()
+  const res = await new Promise<{ stdout: string }>((resolve, reject) => {
+    const argv = timeBin !== null ? ['-f', '%U %S', '-o', out, cmd, ...args] : args
+    const child = spawn(timeBin ?? cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+    let so = ''; let se = ''
+    child.stdout.on('data', (d: Buffer) => { so += d.toString() })
+    child.stderr.on('data', (d: Buffer) => { se += d.toString() })
+    child.on('error', reject)
+    child.on('close', code => code === 0 ? resolve({ stdout: so }) : reject(new Error(`${cmd} exited with ${String(code)}: ${se.trim().split('\n').slice(-5).join(' | ')}`)))
+  })
+  const ms = performance.now() - t0
+  let cpuMs: number | null = null
+  if (timeBin !== null) {
+    const [u, sy] = fs.readFileSync(out, 'utf8').trim().split('\n').pop()?.split(' ').map(Number) ?? []
+    fs.rmSync(out, { force: true })
+    if (Number.isFinite(u) && Number.isFinite(sy)) cpuMs = (u + sy) * 1000
+  }
+  return { ms, cpuMs, stdout: res.stdout }
 }
 
 /** psql running a script file: -X ignores ~/.psqlrc, ON_ERROR_STOP makes a failed statement a failed run. */

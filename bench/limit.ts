@@ -54,6 +54,41 @@ export async function psqlMergeResync (csv: string, user: string): Promise<numbe
   return await script(`${csv}.merge.sql`, mergeScript(`\\copy stage (${cols}) from '${csv}' with (format csv)`, user))
 }
 
+/**
+ * What a careful DBA writes for a re-sync, and what brx-sync's ratio is
+ * taken against: binary \\copy into an UNLOGGED staging table (no WAL),
+ * ANALYZE, work_mem 256MB, ONE classify join (new or changed rows into a
+ * temp table), then update / insert / delete from it, in one transaction.
+ */
+export function tunedMergeScript (bin: string, user: string): string {
+  const keyJoin = KEY.map(k => `t.${k} = s.${k}`).join(' AND ')
+  const row = (a: string): string => `(${COMPARE.map(c => `${a}.${c}`).join(', ')})`
+  const stage = 'stage_tuned'
+  return [
+    `DROP TABLE IF EXISTS ${stage};`,
+    `CREATE UNLOGGED TABLE ${stage} (${STAGE_COLUMNS.map(c => `${c.name} ${PG_TYPE[c.type]}`).join(', ')}) WITH (autovacuum_enabled = false);`,
+    `\\copy ${stage} (${cols}) from '${bin}' with (format binary)`,
+    'BEGIN;',
+    "SET LOCAL work_mem = '256MB';",
+    `ANALYZE ${stage};`,
+    `CREATE TEMP TABLE diff ON COMMIT DROP AS SELECT s.*, t.${KEY[0]} IS NOT NULL AS present FROM ${stage} s
+      LEFT JOIN ${TABLE} t ON t.user_id = '${user}' AND ${keyJoin}
+      WHERE t.${KEY[0]} IS NULL OR ${row('t')} IS DISTINCT FROM ${row('s')};`,
+    `UPDATE ${TABLE} t SET ${COMPARE.map(c => `${c} = s.${c}`).join(', ')}, updated_at = now() FROM diff s
+      WHERE s.present AND t.user_id = '${user}' AND ${keyJoin};`,
+    `INSERT INTO ${TABLE} (${cols}) SELECT ${COLUMNS.map(c => `s.${c}`).join(', ')} FROM diff s WHERE NOT s.present;`,
+    `DELETE FROM ${TABLE} t WHERE t.user_id = '${user}' AND NOT EXISTS (SELECT 1 FROM ${stage} s WHERE ${keyJoin});`,
+    `DROP TABLE ${stage};`,
+    'COMMIT;',
+    '',
+  ].join('\n')
+}
+
+/** The tuned re-sync as a whole psql process: wall time. */
+export async function psqlTunedResync (bin: string, user: string): Promise<number> {
+  return await script(`${bin}.tuned.sql`, tunedMergeScript(bin, user))
+}
+
 export async function psqlMergeBinaryResync (bin: string, user: string): Promise<number> {
   return await script(`${bin}.merge.sql`, mergeScript(`\\copy stage (${cols}) from '${bin}' with (format binary)`, user))
 }

@@ -19,8 +19,8 @@ import type pg from 'pg'
 import { sync } from '../src'
 import type { SyncReport } from '../src/report/types'
 import { ensureExports, flattenCsv, sliceIds, type Exports } from './data'
-import { USERS, DB_URL, checksum, cleanupAll, cloneUser, fmtInt, fmtSec, idleLoopP99, monitorHost, newPool, parseSize, sameChecksum, settle, sizeLabel, table, TABLE, type HostStats } from './lib'
-import { pgloaderInitial, pgloaderPath, psqlCopyBinaryInitial, psqlCopyInitial, psqlMergeBinaryResync, psqlMergeResync, toBinary } from './limit'
+import { USERS, DB_URL, runProcess, checksum, cleanupAll, cloneUser, fmtInt, fmtSec, idleLoopP99, monitorHost, newPool, parseSize, sameChecksum, settle, sizeLabel, table, TABLE, type HostStats } from './lib'
+import { pgloaderInitial, pgloaderPath, psqlCopyBinaryInitial, psqlCopyInitial, psqlMergeBinaryResync, psqlMergeResync, psqlTunedResync, toBinary } from './limit'
 import { runMemory } from './memory'
 import { runMicro } from './micro'
 import { onConflictBatches, seedsAfter, seedsBefore } from './node-methods'
@@ -39,6 +39,8 @@ interface Run {
   extrapolatedFrom?: number
   same: boolean | null
   note: string
+  /** Node CPU (user + sys) of a whole brx-sync CLI process. */
+  cpuMs?: number | null
   brx?: { host: HostStats, phases: SyncReport['phases'], workerBusyMs: number, rows: SyncReport['rows'] }
 }
 
@@ -51,8 +53,12 @@ interface Method {
   /** Untimed preparation (flattening, binary files): done before the settle that precedes the timer. */
   prepare?: (ctx: Ctx) => Promise<unknown>
   /** The timed part. A sliced method returns the rows it covered and their ids. */
-  run: (ctx: Ctx) => Promise<Sliced | unknown>
+  run: (ctx: Ctx) => Promise<Sliced | Timed | unknown>
 }
+
+/** A whole process whose CPU time was measured too. */
+interface Timed { cpuMs: number | null }
+const isTimed = (r: unknown): r is Timed => r !== null && typeof r === 'object' && 'cpuMs' in r
 
 interface Sliced { rows: number, slice: string[] }
 const isSliced = (r: unknown): r is Sliced => r !== null && typeof r === 'object' && 'slice' in r
@@ -65,7 +71,19 @@ const log = (s: string): void => { process.stderr.write(`[bench] ${s}\n`) }
 const psqlCsv = async (ctx: Ctx): Promise<string> => await flattenCsv(ctx.file, USERS.psqlCopy, 'psql')
 const pgloaderCsv = async (ctx: Ctx): Promise<string> => await flattenCsv(ctx.file, USERS.pgloader, 'pgloader')
 const binary = async (ctx: Ctx): Promise<string> => await toBinary(await psqlCsv(ctx), USERS.psqlBinary, 'binary')
+const tunedBinary = async (ctx: Ctx): Promise<string> => await toBinary(await psqlCsv(ctx), USERS.psqlTuned, 'tuned')
 const mirror = (ctx: Ctx): boolean => ctx.scenario === 'resync'
+export const CLI_METHOD = 'brx-sync CLI (whole process)'
+export const TUNED_METHOD = 'psql binary staging, tuned'
+const ENGINE_DIFF_METHOD = 'brx-sync diff=engine'
+const ENGINE_DIFF_CLI_METHOD = 'brx-sync CLI diff=engine'
+
+/** `brx-sync sync` as a user runs it: a process of its own, wall time and its CPU. */
+async function brxCli (ctx: Ctx, user: string, extra: string[] = []): Promise<Timed> {
+  const main = path.resolve(__dirname, '../src/cli/main.js')
+  const r = await runProcess(process.execPath, [main, 'sync', '--input', ctx.file, '--user', user, '--no-mapping', '--database-url', DB_URL, ...extra])
+  return { cpuMs: r.cpuMs }
+}
 
 /** The alternatives, in the order they run after brx-sync. */
 const methods: Method[] = [
@@ -82,6 +100,31 @@ const methods: Method[] = [
     scenarios: ['initial', 'resync'],
     prepare: binary,
     run: async ctx => mirror(ctx) ? await psqlMergeBinaryResync(await binary(ctx), USERS.psqlBinary) : await psqlCopyBinaryInitial(await binary(ctx)),
+  },
+  {
+    name: TUNED_METHOD,
+    user: USERS.psqlTuned,
+    scenarios: ['resync'],
+    prepare: tunedBinary,
+    run: async ctx => await psqlTunedResync(await tunedBinary(ctx), USERS.psqlTuned),
+  },
+  {
+    name: CLI_METHOD,
+    user: USERS.brxCli,
+    scenarios: ['initial', 'resync'],
+    run: async ctx => await brxCli(ctx, USERS.brxCli),
+  },
+  {
+    name: ENGINE_DIFF_METHOD,
+    user: USERS.brxDb,
+    scenarios: ['resync'],
+    run: async ctx => await sync({ input: ctx.file, userId: USERS.brxDb, mapping: { source: 'none' }, databaseUrl: DB_URL, diff: 'engine' }),
+  },
+  {
+    name: ENGINE_DIFF_CLI_METHOD,
+    user: USERS.brxCliDb,
+    scenarios: ['resync'],
+    run: async ctx => await brxCli(ctx, USERS.brxCliDb, ['--diff', 'engine']),
   },
   {
     name: 'pgloader (CSV ready)',
@@ -174,10 +217,14 @@ async function scenario (sc: Scenario, data: Exports, pool: pg.Pool, quick: bool
         run.same = sameChecksum(await checksum(pool, m.user, r.slice), await checksum(pool, USERS.brx, r.slice))
       } else {
         run.ms = ms
+        if (isTimed(r)) {
+          run.cpuMs = r.cpuMs
+          if (r.cpuMs !== null) run.note = `Node CPU ${(r.cpuMs * 1000 / report.rows.read).toFixed(1)} µs/row (user+sys ${fmtSec(r.cpuMs)} s)`
+        }
         const sum = await checksum(pool, m.user)
         run.rows = sum.count
         run.same = sameChecksum(sum, ref)
-        if (!run.same) run.note = `rows ${fmtInt(sum.count)} vs brx ${fmtInt(ref.count)}, checksums differ`
+        if (!run.same) run.note += ` rows ${fmtInt(sum.count)} vs brx ${fmtInt(ref.count)}, checksums differ`
       }
     } catch (err) {
       run.note = `error: ${(err as Error).message.slice(0, 160)}`
@@ -222,14 +269,24 @@ function targets (runs: Run[], extraRssMb: number[]): Target[] {
   const at = (sc: Scenario, size: number, method: string): Run | undefined => runs.find(r => r.scenario === sc && r.size === size && r.method === method && r.ms !== null)
   // The brief's targets are stated for 250k; without a 250k run, the largest size stands in (and says so).
   const big = sizes.includes(250_000) ? 250_000 : sizes[sizes.length - 1]
-  const ratio = (sc: Scenario, method: string, name: string, test: (x: number) => boolean, show: (x: number) => string): void => {
-    const b = at(sc, big, 'brx-sync'); const o = at(sc, big, method)
+  // The limit is psql's BINARY COPY and the tuned staged merge: the strongest thing a user could do by hand.
+  const ratio = (sc: Scenario, method: string, name: string, test: (x: number) => boolean | null, show: (x: number) => string, brxMethod = 'brx-sync'): void => {
+    const b = at(sc, big, brxMethod); const o = at(sc, big, method)
     if (b === undefined || o === undefined) { t.push({ name: `${name} (${sc} ${sizeLabel(big ?? 0)})`, value: 'not run', pass: null }); return }
     const x = (o.ms as number) / (b.ms as number)
     t.push({ name: `${name} (${sc} ${sizeLabel(big)})`, value: show(x), pass: test(x) })
   }
-  ratio('initial', 'psql \\copy (CSV ready)', 'brx ≤ 1.3 × psql COPY', x => 1 / x <= 1.3, x => `brx = ${(1 / x).toFixed(2)} × psql`)
-  ratio('resync', 'psql \\copy (CSV ready)', 'brx ≤ 1.2 × psql staging+merge', x => 1 / x <= 1.2, x => `brx = ${(1 / x).toFixed(2)} × psql`)
+  const brxIs = (x: number): string => `brx = ${(1 / x).toFixed(2)} × psql`
+  ratio('initial', 'psql \\copy binary (ready)', 'brx in-process ≤ 1.15 × psql binary COPY', x => 1 / x <= 1.15, brxIs)
+  ratio('initial', 'psql \\copy binary (ready)', 'brx CLI ≤ 1.15 × psql binary COPY (whole processes)', x => 1 / x <= 1.15, brxIs, CLI_METHOD)
+  ratio('resync', TUNED_METHOD, 'brx in-process ≤ 0.5 × tuned psql re-sync', x => 1 / x <= 0.5, brxIs)
+  ratio('resync', TUNED_METHOD, 'brx CLI ≤ 0.5 × tuned psql re-sync (whole processes)', x => 1 / x <= 0.5, brxIs, CLI_METHOD)
+  ratio('resync', TUNED_METHOD, 'brx diff=engine in-process ≤ 0.5 × tuned psql re-sync', x => 1 / x <= 0.5, brxIs, ENGINE_DIFF_METHOD)
+  ratio('resync', TUNED_METHOD, 'brx CLI diff=engine ≤ 0.5 × tuned psql re-sync (whole processes)', x => 1 / x <= 0.5, brxIs, ENGINE_DIFF_CLI_METHOD)
+  for (const r of runs.filter(r => r.method === CLI_METHOD && r.scenario === 'initial' && r.cpuMs != null)) {
+    const us = (r.cpuMs as number) * 1000 / r.rows
+    t.push({ name: `Node CPU per row ≤ 6 µs (CLI, initial ${sizeLabel(r.size)})`, value: `${us.toFixed(1)} µs`, pass: us <= 6 })
+  }
   ratio('initial', 'pgloader (CSV ready)', '≥ 8× faster than pgloader', x => x >= 8, x => `${x.toFixed(1)}× faster`)
   for (const sc of ['initial', 'resync'] as Scenario[]) ratio(sc, "seeds' after (3×5k chunks)", "≥ 30× faster than seeds' after", x => x >= 30, x => `${x.toFixed(1)}× faster`)
   for (const sc of ['initial', 'resync'] as Scenario[]) {

@@ -90,6 +90,13 @@ export interface SyncOptions extends EngineOptions {
   allowMassDelete?: boolean
   /** When another sync holds the same scope: wait (up to lockTimeoutMs) or fail at once. */
   lock?: 'wait' | 'fail'
+  /**
+   * How a re-sync finds what changed: 'engine' reads the scope's rows first and stages only new
+   * and changed rows (README "The engine diff"); 'database' stages every row and lets the merge's
+   * classify join decide. First syncs, scopes over the diff's memory budget, dry runs, changes
+   * files, insert-new and datasets with derived columns use 'database' (src/diff/when.ts).
+   */
+  diff?: 'engine' | 'database'
   lockTimeoutMs?: number
   /** work_mem for the merge transaction: its hash joins over the scope's rows should not spill to disk. */
   workMem?: string
@@ -126,6 +133,7 @@ export const defaults = {
   maxDeleteRatio: 0.5,
   allowMassDelete: false,
   lock: 'wait',
+  diff: 'database',
   lockTimeoutMs: 60_000,
   statementTimeoutMs: 0,
   workMem: '128MB',
@@ -240,6 +248,7 @@ export interface FilledSyncOptions {
   maxDeleteRatio: number
   allowMassDelete: boolean
   lock: 'wait' | 'fail'
+  diff: 'engine' | 'database'
   lockTimeoutMs: number
   workMem: string
   statementTimeoutMs: number
@@ -268,6 +277,7 @@ function validateSyncOptions (o: SyncOptions): void {
   oneOf(r, 'gzip', [true, false, 'auto'])
   oneOf(r, 'mode', ['mirror', 'upsert', 'insert-new'])
   oneOf(r, 'lock', ['wait', 'fail'])
+  oneOf(r, 'diff', ['engine', 'database'])
   for (const k of ['lockTimeoutMs', 'retryMaxMs', 'writers', 'partitionBytes', 'maxInFlight']) positiveInt(r, k)
   if (o.partitionBytes !== undefined && o.partitionBytes > 256 << 20) fail('partitionBytes', 'must be at most 256 MiB.')
   if (o.retries !== undefined && !(Number.isInteger(o.retries) && o.retries >= 0)) fail('retries', `must be an integer >= 0, got ${JSON.stringify(o.retries)}.`)
@@ -316,6 +326,7 @@ export function fillSyncOptions (o: SyncOptions, engine: FilledEngineOptions): F
     maxDeleteRatio: o.maxDeleteRatio ?? defaults.maxDeleteRatio,
     allowMassDelete: o.allowMassDelete ?? defaults.allowMassDelete,
     lock: o.lock ?? defaults.lock,
+    diff: o.diff ?? (defaults.diff as 'engine' | 'database'),
     lockTimeoutMs: o.lockTimeoutMs ?? defaults.lockTimeoutMs,
     workMem: o.workMem ?? defaults.workMem,
     statementTimeoutMs: o.statementTimeoutMs ?? defaults.statementTimeoutMs,

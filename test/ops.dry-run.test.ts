@@ -117,8 +117,11 @@ async function pair (state: State, userId: string, texts: string[], mode: 'mirro
   const sum = await checksum(userId)
   const where = `${label} (seed ${seed}, ${mode}, ${texts.length} records)`
 
-  const dry = await engine.sync({ input: file.path, userId, mode, dryRun: true })
+  // Change capture reads staging for every row: asked for the engine diff, the sync takes the database diff (src/diff/when.ts).
+  const diff = rng.pick(['engine', 'database'] as const)
+  const dry = await engine.sync({ input: file.path, userId, mode, dryRun: true, diff })
   assert.equal(dry.dryRun, true, where)
+  assert.equal(dry.diff, 'database', `${where}: a dry run asked for the ${diff} diff`)
   assert.deepEqual(COUNTS.map(k => dry.rows[k]), COUNTS.map(k => expected.counts[k]), `${where}: dry-run counts (${COUNTS.join(',')}) differ from the model`)
   assert.deepEqual(sampleProblems(dry, changes), [], `${where}: dry-run samples`)
   assert.equal(dry.preview?.guard.wouldRefuse, false, where)
@@ -126,8 +129,9 @@ async function pair (state: State, userId: string, texts: string[], mode: 'mirro
   assert.equal(await checksum(userId), sum, `${where}: checksum after the dry run`)
 
   const changesFile = tmpPath(`${label}-changes.ndjson`)
-  const real = await engine.sync({ input: file.path, userId, mode, changesFile })
+  const real = await engine.sync({ input: file.path, userId, mode, changesFile, diff })
   assert.equal(real.dryRun, false)
+  assert.equal(real.diff, 'database', `${where}: a changes file asked for the ${diff} diff`)
   assert.deepEqual(COUNTS.map(k => real.rows[k]), COUNTS.map(k => dry.rows[k]), `${where}: the real sync's counts differ from the dry run's`)
   applyExport(state, userId, records, mode)
   const lines = readNdjson(changesFile) as ChangeLine[]

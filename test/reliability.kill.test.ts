@@ -7,7 +7,7 @@
  * the old inventory or exactly the new one — the new one only if the killed
  * run is recorded as succeeded (data and run row commit together). A rerun
  * succeeds, converges, marks the killed run failed with BRX_ERR_ABANDONED and
- * drops its staging table.
+ * drops its staging table. Every other kill runs the engine diff (--diff engine).
  */
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -76,8 +76,10 @@ test(`SIGKILL of the CLI at >= 20 randomized points never leaves a mix (seed ${s
       const tag = `kill-${seed}-${i}`
       const app = appName(tag)
       const tIter = performance.now()
-      const child = spawnCli(['sync', '--input', target.path, '--user', subject, '--no-mapping', '--database-url', taggedUrl(tag), '--log-level', 'warn'])
-      const ctx = `kill #${i} (${kind}, seed ${seed})`
+      // Every other kill runs the engine diff: its scope read (a COPY), classify, gone-key COPY and delete are kill points too.
+      const diff = i % 2 === 0 ? 'engine' : 'database'
+      const child = spawnCli(['sync', '--input', target.path, '--user', subject, '--no-mapping', '--database-url', taggedUrl(tag), '--log-level', 'warn', '--diff', diff])
+      const ctx = `kill #${i} (${kind}, diff ${diff}, seed ${seed})`
       missedCommitWindow = false
       const seen = await killAt(kind, child, app, subject, poll, rng, fullMs)
       // A COPY-kind kill is provably early only if the child was still copying or merging when killed.

@@ -23,6 +23,8 @@ const seed = seedFromEnv()
 const pool = makePool()
 const PARTITION_BYTES = [700, 8192, 1 << 20][seed % 3]
 let lastSyncMs = 0
+/** Syncs alternate between the engine diff and the database diff: both must match the model. */
+let syncNo = 0
 let engine: { sync: (o: Record<string, unknown>) => Promise<any>, close: () => Promise<void> } | undefined
 
 before(async () => {
@@ -151,6 +153,8 @@ async function runAndCheck (state: State, run: Run, watch: string[], label: stri
     ...run.opts,
   }
   if (run.format !== undefined) options.format = run.format
+  const diff = syncNo++ % 2 === 0 ? 'engine' : 'database'
+  options.diff = diff
   if (run.asStream === true && run.layout.gzip === true) options.gzip = true
   if (run.omitMode === true && run.mode === 'mirror') delete options.mode
   let report: any
@@ -178,6 +182,8 @@ async function runAndCheck (state: State, run: Run, watch: string[], label: stri
   } else {
     problems.push(...diffCounts(report?.rows, expected))
     problems.push(...diffReasons(report?.rejectReasons, expected.rejectReasons))
+    const wantDiff = diff === 'engine' && selfBefore.length > 0 ? 'engine' : 'database'
+    if (report?.diff !== wantDiff) problems.push(`report.diff is ${String(report?.diff)}, expected ${wantDiff} (asked ${diff}, ${selfBefore.length} rows before)`)
     if (report?.status !== 'succeeded') problems.push(`report.status is ${String(report?.status)}`)
     if (report?.mode !== run.mode) problems.push(`report.mode is ${String(report?.mode)}`)
     if (report?.rejectsFile !== rejectsFile) problems.push(`report.rejectsFile is ${String(report?.rejectsFile)}, not ${rejectsFile}`)

@@ -31,7 +31,7 @@ export = async function transform (task: Task): Promise<TransformResult> {
   try {
     const r = await transformPartition(task, task.port !== undefined ? askMainThread(task.port) : undefined)
     return Piscina.move({
-      get [Piscina.transferableSymbol] () { return [r.tuples.buffer, r.hashes.buffer, r.tupleEnds.buffer] },
+      get [Piscina.transferableSymbol] () { return [r.tuples.buffer, r.hashes.buffer, r.tupleEnds.buffer, ...(r.marks !== undefined ? [r.marks.slots.buffer, r.marks.same.buffer] : [])] },
       get [Piscina.valueSymbol] () { return r },
     } as any) as unknown as TransformResult
   } finally {

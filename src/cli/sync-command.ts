@@ -42,6 +42,7 @@ into PostgreSQL user_inventory_items for one user.
   --allow-mass-delete       lift that guard
   --lock wait|fail          another sync of the same user running: wait (default) or fail
   --lock-timeout-ms MS      how long to wait for it (default 60000)
+  --diff engine|database    how a re-sync finds its changes (default database; see README "The engine diff")
   --statement-timeout-ms MS statement_timeout for the merge (default none)
   --workers N --writers N --partition-bytes N   tuning (defaults adapt to the machine)
   --dry-run                 run everything, print what would change (counts, guard verdict, samples), roll back
@@ -78,6 +79,7 @@ const options: Command['options'] = {
   'max-delete-ratio': { type: 'string' },
   'allow-mass-delete': { type: 'boolean' },
   lock: { type: 'string' },
+  diff: { type: 'string' },
   'lock-timeout-ms': { type: 'string' },
   'statement-timeout-ms': { type: 'string' },
   workers: { type: 'string' },
@@ -141,6 +143,7 @@ function optionsOf (v: Values, signal: AbortSignal, logger: SyncOptions['logger'
     maxDeleteRatio: numberFlag(v['max-delete-ratio'], 'max-delete-ratio'),
     allowMassDelete: v['allow-mass-delete'] === true,
     lock: v.lock as SyncOptions['lock'],
+    diff: v.diff as SyncOptions['diff'],
     lockTimeoutMs: numberFlag(v['lock-timeout-ms'], 'lock-timeout-ms'),
     statementTimeoutMs: numberFlag(v['statement-timeout-ms'], 'statement-timeout-ms'),
     workers: numberFlag(v.workers, 'workers'),

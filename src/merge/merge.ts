@@ -1,4 +1,5 @@
 import fs from 'node:fs'
+import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
@@ -39,6 +40,17 @@ export interface MergeInput {
   /** Staging is a TEMP table of the transaction already open (a small sync): no BEGIN, nothing to drop. */
   inTransaction?: boolean
   capture?: MergeCapture
+  /** Engine diff: staging holds only new and changed rows; see src/diff. Never with capture or derived columns. */
+  engineDiff?: EngineDiffInput
+}
+
+export interface EngineDiffInput {
+  /** Rows left out of staging as equal to their existing row. */
+  skipped: number
+  /** Of those, rows whose key came again later in the input (duplicates). */
+  repeatedSkipped: number
+  /** Mirror: binary COPY of the keys of existing rows absent from the input. */
+  gone: Buffer | null
 }
 
 export interface MergeCounts {
@@ -106,22 +118,28 @@ async function timed (steps: Record<string, number>, name: string, run: () => Pr
  * COMMIT leaves it for the next run to reap and a COMMIT leaves nothing.
  */
 export async function runMerge (client: pg.ClientBase, m: MergeInput, dropStagingSql?: string): Promise<MergeCounts> {
+  // Capture reads staging for every row and for deletes; the engine diff stages only changes (see src/diff/when.ts).
+  if (m.engineDiff !== undefined && (m.capture !== undefined || m.sql.derive !== null)) throw new Error('runMerge: the engine diff with change capture or derived columns')
   if (m.inTransaction !== true) await client.query('BEGIN')
   let counts: MergeCounts
   try {
     const small = m.staged <= SMALL_MERGE_ROWS
     await setLocals(client, m.statementTimeoutMs, m.workMem, small)
+    // The engine diff's classify is a forced key lookup per staged row: its plan carries
+    // enable_nestloop's penalty cost, which would otherwise wake the JIT (0.16 s of compiling).
+    if (m.engineDiff !== undefined) await client.query('SET LOCAL jit = off')
     const cap = m.capture
     if (cap !== undefined) await client.query(cap.sql.table)
     const steps: Record<string, number> = {}
-    const duplicates = m.maybeDuplicates ? await timed(steps, 'dedup', async () => await client.query(m.sql.dedup), m.signal) : 0
+    let duplicates = m.maybeDuplicates ? await timed(steps, 'dedup', async () => await client.query(m.sql.dedup), m.signal) : 0
     const written = m.staged - duplicates
     // Fresh statistics inside the transaction: the anti-joins below are hash joins only if the
     // planner knows how many rows staging holds (see README, "The merge"). A small staging
     // table needs none: see SMALL_MERGE_ROWS.
     if (!small) await timed(steps, 'analyze', async () => await client.query(m.sql.analyze), m.signal)
     if (m.sql.derive !== null) await timed(steps, 'derive', async () => await client.query(m.sql.derive as string), m.signal)
-    const has = (await client.query<{ has: boolean }>(m.sql.scopeHasRows, m.scopeValues)).rows[0].has
+    // The engine diff runs only when it read rows of the scope.
+    const has = m.engineDiff !== undefined || (await client.query<{ has: boolean }>(m.sql.scopeHasRows, m.scopeValues)).rows[0].has
     let inserted = 0; let updated = 0; let deleted = 0; let existing = 0
     if (!has) {
       inserted = await timed(steps, 'insert', async () => await client.query(cap?.sql.insert(m.sql.insertAll) ?? m.sql.insertAll, m.scopeValues), m.signal)
@@ -129,14 +147,12 @@ export async function runMerge (client: pg.ClientBase, m: MergeInput, dropStagin
       inserted = await timed(steps, 'insert', async () => await client.query(cap?.sql.insert(m.sql.insertNew) ?? m.sql.insertNew, m.scopeValues), m.signal)
       existing = written - inserted
     } else {
-      await timed(steps, 'classify', async () => await client.query(m.sql.classify, m.scopeValues), m.signal)
-      // Old values exist only before the UPDATE.
-      if (cap !== undefined) await timed(steps, 'capture', async () => await client.query(cap.sql.captureUpdates, m.scopeValues), m.signal)
-      updated = await timed(steps, 'update', async () => await client.query(m.sql.update, m.scopeValues), m.signal)
-      inserted = await timed(steps, 'insert', async () => await client.query(cap?.sql.insert(m.sql.insert) ?? m.sql.insert, m.scopeValues), m.signal)
-      if (m.mode === 'mirror') deleted = await timed(steps, 'delete', async () => await client.query(cap?.sql.delete(m.sql.delete) ?? m.sql.delete, m.scopeValues), m.signal)
+      ({ inserted, updated, deleted } = await mergeIntoScope(client, m, steps))
     }
-    const unchanged = written - inserted - updated - existing
+    // Engine diff: rows left out of staging were unchanged, but for those whose key came again (duplicates).
+    const skipped = m.engineDiff !== undefined ? m.engineDiff.skipped - m.engineDiff.repeatedSkipped : 0
+    if (m.engineDiff !== undefined) duplicates += m.engineDiff.repeatedSkipped
+    const unchanged = written - inserted - updated - existing + skipped
     const before = updated + unchanged + deleted
     const guard: GuardVerdict = { wouldRefuse: deleted > 0 && !m.allowMassDelete && deleted > m.maxDeleteRatio * before, deleted, existing: before, maxDeleteRatio: m.maxDeleteRatio, allowMassDelete: m.allowMassDelete }
     // A dry run reports the verdict; a real sync stops on it.
@@ -153,6 +169,36 @@ export async function runMerge (client: pg.ClientBase, m: MergeInput, dropStagin
   }
   m.capture?.changes?.publish()
   return counts
+}
+
+/** Mirror or upsert into a scope that has rows: classify, update the changed, insert the new, delete the absent (mirror). */
+async function mergeIntoScope (client: pg.ClientBase, m: MergeInput, steps: Record<string, number>): Promise<{ inserted: number, updated: number, deleted: number }> {
+  const cap = m.capture
+  await timed(steps, 'classify', async () => await client.query(m.engineDiff !== undefined ? m.sql.classifyLookup : m.sql.classify, m.scopeValues), m.signal)
+  // Old values exist only before the UPDATE.
+  if (cap !== undefined) await timed(steps, 'capture', async () => await client.query(cap.sql.captureUpdates, m.scopeValues), m.signal)
+  const updated = await timed(steps, 'update', async () => await client.query(m.sql.update, m.scopeValues), m.signal)
+  const inserted = await timed(steps, 'insert', async () => await client.query(cap?.sql.insert(m.sql.insert) ?? m.sql.insert, m.scopeValues), m.signal)
+  let deleted = 0
+  if (m.mode === 'mirror') {
+    deleted = m.engineDiff !== undefined
+      ? await deleteGone(client, m, steps)
+      : await timed(steps, 'delete', async () => await client.query(cap?.sql.delete(m.sql.delete) ?? m.sql.delete, m.scopeValues), m.signal)
+  }
+  return { inserted, updated, deleted }
+}
+
+/** Engine diff, mirror: the absent keys, copied into a temp table and deleted by key in the merge transaction. */
+async function deleteGone (client: pg.ClientBase, m: MergeInput, steps: Record<string, number>): Promise<number> {
+  const gone = m.engineDiff?.gone ?? null
+  if (gone === null) return 0
+  checkAbort(m.signal)
+  const t = performance.now()
+  await client.query(m.sql.goneTable)
+  const copy = client.query(copyFrom(m.sql.goneCopy))
+  await pipeline(Readable.from([gone]), copy)
+  steps.gone = Math.round(performance.now() - t)
+  return await timed(steps, 'delete', async () => await client.query(m.sql.goneDelete, m.scopeValues), m.signal)
 }
 
 export interface DirectInput {

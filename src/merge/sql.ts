@@ -40,6 +40,16 @@ export interface MergeSql {
   lateCopy: string
   lateUpdate: string
   lateInsert: string
+  /** Engine diff (mirror): the keys of existing rows no input row matched, deleted by key. */
+  goneTable: string
+  goneCopy: string
+  goneDelete: string
+  /**
+   * Engine diff: the same classification, as one unique-key lookup per staged row (few rows).
+   * OFFSET 0 keeps the planner from flattening the LATERAL into a join, so stale statistics
+   * on the scope cannot turn it into a hash of the whole scope or a quadratic nested loop.
+   */
+  classifyLookup: string
 }
 
 
@@ -67,7 +77,12 @@ export function buildMergeSql (d: DatasetSpec, staging: string): MergeSql {
   const late = 'brx_late'
   const keyList = d.key.map(k => quoteIdent(k)).join(', ')
   const lastWins = `(SELECT DISTINCT ON (${keyList}) * FROM ${late} ORDER BY ${keyList}, brx_ord DESC)`
+  const keyDefs = d.key.map(k => { const c = d.columns.find(x => x.name === k); return `${quoteIdent(k)} ${sqlType(c?.type ?? 'text')}` }).join(', ')
   return {
+    classifyLookup: `CREATE TEMP TABLE brx_diff ON COMMIT DROP AS SELECT s.*, t.${quoteIdent(d.key[0])} IS NOT NULL AS brx_present FROM ${staging} s LEFT JOIN LATERAL (SELECT ${[quoteIdent(d.key[0]), ...cmp.filter(c => c !== quoteIdent(d.key[0]))].map(c => `t.${c}`).join(', ')} FROM ${target} t WHERE ${inScope()} AND ${keyJoin} OFFSET 0) t ON true WHERE t.${quoteIdent(d.key[0])} IS NULL OR ${row('t')} IS DISTINCT FROM ${row('s')}`,
+    goneTable: `CREATE TEMP TABLE brx_gone (${keyDefs}) ON COMMIT DROP`,
+    goneCopy: `COPY brx_gone (${keyList}) FROM STDIN (FORMAT binary)`,
+    goneDelete: `DELETE FROM ${target} t USING brx_gone s WHERE ${inScope()} AND ${keyJoin}`,
     directCopy: `COPY ${target} (${insertCols}) FROM STDIN (FORMAT binary)`,
     lateTable: `CREATE TEMP TABLE ${late} (${[...d.scope, ...d.columns].map(c => `${quoteIdent(c.name)} ${sqlType(c.type)}`).join(', ')}, brx_ord bigserial) ON COMMIT DROP`,
     // brx_ord numbers the rows in COPY order, which is input order.

@@ -53,6 +53,7 @@ export function buildReport (run: SyncRun, c: MergeCounts): SyncReport {
     workerBusyMs: Math.round(t.workerBusyMs),
     rowsPerSecond: Math.round(t.read / (total / 1000)),
     fastPath: c.fastPath,
+    diff: run.diff !== null ? 'engine' : 'database',
     attempts: run.attempt,
     dryRun: c.preview !== undefined,
     ...(c.preview !== undefined ? { preview: c.preview } : {}),

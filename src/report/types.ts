@@ -53,6 +53,8 @@ export interface SyncReport {
   workerBusyMs: number
   rowsPerSecond: number
   fastPath: boolean
+  /** How the re-sync found its changes: in the engine (only changed rows staged) or in the database (every row staged). */
+  diff: 'engine' | 'database'
   attempts: number
   /** True when nothing was committed: the counts are what a real sync would do. */
   dryRun: boolean

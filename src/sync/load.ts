@@ -111,7 +111,7 @@ class Load {
     const task: TransformTask & { port?: MessagePort } = {
       data: p.data, offsets: p.offsets, firstRow: p.firstRow, byteOffset: p.byteOffset,
       dataset: run.dataset, keepRaw: run.options.rejectsFile !== null, unmapped: run.unmapped, layout: this.layout,
-      format: run.options.format === 'csv' ? 'csv' : 'json', header: this.partitioner?.header ?? undefined,
+      format: run.options.format === 'csv' ? 'csv' : 'json', header: this.partitioner?.header ?? undefined, existing: run.diff?.existing,
     }
     // The light path's one small partition: a worker round trip would cost more than the work.
     if (run.light) return await transformPartition(task)

@@ -1,6 +1,7 @@
 import { cancelBackend, checkout } from '../db/connections'
+import { goneKeys } from '../diff/read'
 import { captureFor } from '../merge/changes'
-import { finishDirect, runMerge, type MergeCapture, type MergeCounts, type MergeInput } from '../merge/merge'
+import { finishDirect, runMerge, type EngineDiffInput, type MergeCapture, type MergeCounts, type MergeInput } from '../merge/merge'
 import { buildReport } from '../report/build'
 import { acquireScopeLock, succeedRun } from '../runs/runs'
 import { withRetry } from './retry'
@@ -31,7 +32,7 @@ async function reconnectForMerge (run: SyncRun, original: unknown): Promise<void
     await acquireScopeLock(run.control, run.dataset.table, options.scope.key, { wait: true, timeoutMs: options.lockTimeoutMs, signal: options.signal })
   }
   const exists = (await run.control.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [run.staging])).rows[0].t !== null
-  if (!exists || Number((await run.control.query<{ n: string }>(`SELECT count(*) AS n FROM ${run.staging}`)).rows[0].n) !== run.totals.staged) throw original
+  if (!exists || Number((await run.control.query<{ n: string }>(`SELECT count(*) AS n FROM ${run.staging}`)).rows[0].n) !== stagedRows(run)) throw original
 }
 
 /**
@@ -42,13 +43,15 @@ async function reconnectForMerge (run: SyncRun, original: unknown): Promise<void
  */
 async function mergeStaged (run: SyncRun, tMerge: number, capture: MergeCapture | undefined): Promise<MergeCounts> {
   const o = run.options
+  // Built once: the gone keys are a pass over the scope's rows.
+  const input = { ...mergeInput(run, tMerge), capture }
   return await withRetry({
     retries: o.retries,
     maxMs: Infinity,
     signal: o.signal,
     onRetry: (err, attempt, delayMs) => run.log.warn({ phase: 'merge', attempt, pgCode: (err as { code?: string }).code, delayMs: Math.round(delayMs) }, 'transient merge failure, retrying the merge'),
     prepare: async err => await reconnectForMerge(run, err),
-  }, async () => await runMerge(run.control, { ...mergeInput(run, tMerge), capture }, `DROP TABLE IF EXISTS ${run.staging}`))
+  }, async () => await runMerge(run.control, input, `DROP TABLE IF EXISTS ${run.staging}`))
 }
 
 function mergeInput (run: SyncRun, tMerge: number): MergeInput {
@@ -57,7 +60,8 @@ function mergeInput (run: SyncRun, tMerge: number): MergeInput {
     sql: run.sql,
     scopeValues: o.scope.list,
     mode: o.mode,
-    staged: run.totals.staged,
+    staged: stagedRows(run),
+    engineDiff: engineDiffInput(run),
     maybeDuplicates: run.totals.maybeDuplicates,
     maxDeleteRatio: o.maxDeleteRatio,
     allowMassDelete: o.allowMassDelete,
@@ -66,6 +70,16 @@ function mergeInput (run: SyncRun, tMerge: number): MergeInput {
     beforeCommit: beforeCommit(run, tMerge),
     signal: o.signal,
   }
+}
+
+/** Rows in staging: every encoded row, or with the engine diff only the new and changed ones. */
+const stagedRows = (run: SyncRun): number => run.diff?.staged ?? run.totals.staged
+
+function engineDiffInput (run: SyncRun): EngineDiffInput | undefined {
+  const d = run.diff
+  if (d === null) return undefined
+  const gone = run.options.mode === 'mirror' ? goneKeys(d.existing, d.seen) : null
+  return { skipped: d.skipped, repeatedSkipped: d.repeatedSkipped, gone: gone !== null && gone.rows > 0 ? gone.copy : null }
 }
 
 /**

@@ -33,6 +33,10 @@ import { buildReport } from '../report/build'
 import type { SyncReport } from '../report/types'
 import { acquireScopeLock, dropStaging, failRun, reapAbandoned, releaseScopeLock, restartRun, startRun } from '../runs/runs'
 import type { TupleLayout } from '../transform/partition'
+import { readExisting } from '../diff/read'
+import { DiffSink } from '../diff/sink'
+import type { ExistingRows } from '../diff/store'
+import { databaseDiffReason } from '../diff/when'
 import { openDirectSink, openLightSink, openStagingSink } from '../write/writers'
 import { load } from './load'
 import { merge } from './merge-stage'
@@ -139,10 +143,12 @@ async function openInput (run: SyncRun): Promise<OpenedSource> {
 async function openSink (run: SyncRun): Promise<TupleLayout> {
   const o = run.options
   if (run.light) {
+    const existing = await readScope(run)
     run.sink = await openLightSink(run.control, run.lightSql.createTemp, run.lightSql.copy, async () => {
       await startRun(run.control, run.row, run.attempt)
       run.recorded = true
     })
+    diffInEngine(run, existing)
     return { prefix: [], seq: true }
   }
   const direct = run.sql.direct && !(await run.control.query<{ has: boolean }>(run.sql.scopeHasRows, o.scope.list)).rows[0].has
@@ -152,8 +158,37 @@ async function openSink (run: SyncRun): Promise<TupleLayout> {
     return { prefix: run.dataset.scope.map((c, i) => ({ type: c.type, value: o.scope.list[i] })), seq: false }
   }
   await run.control.query(run.sql.createStaging)
+  const existing = await readScope(run)
   run.sink = await openStagingSink({ pool: run.engine.pool, poolMax: run.engine.settings.pgPoolSize, clients: run.clients, copySql: run.sql.copy, wanted: o.writers, signal: o.signal })
+  diffInEngine(run, existing)
   return { prefix: [], seq: true }
+}
+
+/**
+ * The engine diff reads the scope under the lock, before any row is staged
+ * and before the control connection starts its COPY (README "The engine
+ * diff"). Null: the database diff (not asked, not applicable, an empty scope,
+ * or a scope over the memory budget).
+ */
+async function readScope (run: SyncRun): Promise<ExistingRows | null> {
+  const o = run.options
+  const reason = databaseDiffReason(o, run.dataset)
+  if (reason !== null) {
+    if (o.diff === 'engine') run.log.info({ phase: 'diff-read', reason }, 'engine diff not applicable: database diff')
+    return null
+  }
+  const t = performance.now()
+  const existing = await readExisting(run.control, run.dataset, o.scope.list)
+  const rows = existing?.rows ?? null
+  const msg = existing === null ? 'scope over the engine diff budget: database diff' : rows === 0 ? 'scope empty: database diff' : 'existing rows read'
+  run.log.info({ phase: 'diff-read', ms: Math.round(performance.now() - t), rows, fallback: existing === null || rows === 0 }, msg)
+  return existing !== null && existing.rows > 0 ? existing : null
+}
+
+function diffInEngine (run: SyncRun, existing: ExistingRows | null): void {
+  if (existing === null || run.sink === null) return
+  run.diff = new DiffSink(run.sink, existing)
+  run.sink = run.diff
 }
 
 /**

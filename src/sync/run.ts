@@ -9,6 +9,7 @@ import type { FilledEngineOptions, FilledSyncOptions } from '../options'
 import type { OpenedSource } from '../read/source'
 import type { Progress } from '../report/types'
 import { stagingName, type RunRow } from '../runs/runs'
+import type { DiffSink } from '../diff/sink'
 import type { DirectSink, Sink } from '../write/sinks'
 
 /** What the engine lends each sync: its pools, threads and resolver, and its filled options. */
@@ -74,6 +75,8 @@ export class SyncRun {
   source: OpenedSource | null = null
   sink: Sink | null = null
   direct: DirectSink | null = null
+  /** The engine diff's sink, when this re-sync diffs in the engine (see src/diff). */
+  diff: DiffSink | null = null
   locked = false
   recorded = false
   /** This attempt takes the light path: TEMP staging in the merge transaction, transform on the main thread. */
@@ -100,6 +103,7 @@ export class SyncRun {
     this.source = null
     this.sink = null
     this.direct = null
+    this.diff = null
     this.locked = false
     this.light = false
   }

@@ -1,5 +1,7 @@
 import { isUtf8 } from 'node:buffer'
 import type { ColumnSpec, DatasetSpec } from '../dataset/types'
+import { RowComparer, type DiffMarks } from '../diff/compare'
+import type { ExistingRows } from '../diff/store'
 import { BinaryWriter, writeTuple } from '../encode'
 import type { Reject } from '../report/types'
 import { keyHash } from './key-hash'
@@ -29,6 +31,8 @@ export interface TransformTask {
   format?: RecordFormat
   /** CSV: the header's field names, read once by the main thread. */
   header?: string[]
+  /** Engine diff: the scope's existing rows (shared, not copied); each encoded row is marked against them. */
+  existing?: ExistingRows
 }
 
 export interface TupleLayout {
@@ -66,6 +70,8 @@ export interface TransformResult {
   rejects: Reject[]
   reasons: Record<string, number>
   cpuMs: number
+  /** Engine diff only: per encoded row, its existing slot and whether it is unchanged. */
+  marks?: DiffMarks
 }
 
 const MAX_RAW = 64 * 1024
@@ -165,10 +171,17 @@ export async function transformPartition (task: TransformTask, resolve?: Resolve
   const tupleEnds = new Uint32Array(valid)
   const keyIdx = dataset.key.map(k => dataset.columns.findIndex(c => c.name === k))
   const { prefix, seq } = task.layout
+  const comparer = task.existing !== undefined ? new RowComparer(task.existing, dataset) : null
+  const marks: DiffMarks | undefined = comparer !== null ? { slots: new Int32Array(valid), same: new Uint8Array(valid) } : undefined
   let n = 0
   for (let j = 0; j < valid; j++) {
     if (keep !== null && keep[j] === 0) continue
     const r = rows[j]
+    if (comparer !== null && marks !== undefined) {
+      const [slot, same] = comparer.classify(r)
+      marks.slots[n] = slot
+      marks.same[n] = same ? 1 : 0
+    }
     writeTuple(w, prefix, dataset.columns, r, seq ? task.firstRow + rowNos[j] : null)
     tupleEnds[n] = w.pos
     hashes[n++] = keyHash(keyIdx.length === 2 ? `${String(r[keyIdx[0]])}\u0001${String(r[keyIdx[1]])}` : keyIdx.map(x => String(r[x])).join('\u0001'))
@@ -187,6 +200,7 @@ export async function transformPartition (task: TransformTask, resolve?: Resolve
     rejects,
     reasons,
     cpuMs: performance.now() - t0,
+    marks: marks !== undefined ? { slots: marks.slots.subarray(0, n), same: marks.same.subarray(0, n) } : undefined,
   }
 }
 

@@ -1,0 +1,258 @@
+/**
+ * The engine diff (src/diff): the same randomized pairs of exports through
+ * both diff paths must leave equal tables and equal reports, both equal to
+ * the reference model; the jsonb text the workers compare is PostgreSQL's own
+ * or nothing; a key lookup never decides from a hash; and what a foreign
+ * writer's change between the read and the merge leads to.
+ */
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { Readable, Writable } from 'node:stream'
+import pino from 'pino'
+import fs from 'node:fs'
+import { applyExport, parseElements, type Row, type State } from './model'
+import { DATABASE_URL, makePool, randomUser, removeTmp, Prng, seedFromEnv, writeExport, readUserRows, readNdjson, tmpPath, api, randomProduct, freshId, changeProduct, renderExport } from './helpers'
+import { pgJsonbText } from '../src/diff/jsonb'
+import { findSlot, hashBytes, indexRows, tableSize } from '../src/diff/store'
+import { BinaryWriter } from '../src/encode'
+import { spawnCli } from './fault-helpers'
+
+const seed = seedFromEnv()
+const pool = makePool()
+
+before(async () => { await api.migrate({ databaseUrl: DATABASE_URL }) })
+after(async () => { await pool.end(); removeTmp() })
+
+const COUNTS = ['read', 'valid', 'rejected', 'duplicates', 'unmapped', 'excluded', 'written', 'inserted', 'updated', 'unchanged', 'deleted'] as const
+
+async function syncFile (userId: string, texts: string[], mode: 'mirror' | 'upsert', diff: 'engine' | 'database'): Promise<any> {
+  const file = writeExport(texts, { format: 'json', separator: ',\n', pad: '\n' })
+  return await api.sync({ input: file.path, userId, mode, diff, databaseUrl: DATABASE_URL, mapping: { source: 'none' }, partitionBytes: 4096, allowMassDelete: true })
+}
+
+const key = (p: { blueprint_id: number, id: number | string }): string => `${p.blueprint_id}|${String(p.id)}`
+
+test(`randomized pairs of exports through both diff paths: equal tables, equal reports, both as the model (seed ${seed})`, { timeout: 240_000 }, async t => {
+  t.diagnostic(`seed ${seed} (replay with BRX_SEED=${seed})`)
+  const rng = new Prng(seed)
+  for (let round = 0; round < 6; round++) {
+    const mode = rng.chance(0.75) ? 'mirror' as const : 'upsert' as const
+    const catalog = new Map<string, ReturnType<typeof randomProduct>>()
+    for (let i = rng.int(50, 600); i > 0; i--) { const p = randomProduct(rng, freshId(rng)); catalog.set(key(p), p) }
+    const first = renderExport(rng, [...catalog.values()], { rejectRate: 0.02 })
+    const changeRate = rng.pick([0, 0.01, 0.05, 0.3])
+    for (const [k, p] of [...catalog]) {
+      if (rng.chance(0.03)) catalog.delete(k)
+      else if (rng.chance(changeRate)) catalog.set(k, changeProduct(rng, p))
+    }
+    for (let i = rng.int(0, 40); i > 0; i--) { const p = randomProduct(rng, freshId(rng)); catalog.set(key(p), p) }
+    const second = renderExport(rng, rng.shuffle([...catalog.values()]), { rejectRate: rng.pick([0, 0.03]), dupRate: rng.pick([0, 0.03, 0.2]) })
+
+    const [a, b] = [randomUser(), randomUser()]
+    const state: State = new Map()
+    applyExport(state, a, parseElements(first), 'mirror')
+    const expected = applyExport(state, a, parseElements(second), mode)
+    await syncFile(a, first, 'mirror', 'database')
+    await syncFile(b, first, 'mirror', 'engine')
+    const ra = await syncFile(a, second, mode, 'database')
+    const rb = await syncFile(b, second, mode, 'engine')
+    const label = `round ${round} (${mode}, ${second.length} records)`
+    assert.equal(ra.diff, 'database', label)
+    assert.equal(rb.diff, 'engine', label)
+    for (const k of COUNTS) {
+      assert.equal(rb.rows[k], ra.rows[k], `${label}: report.rows.${k}: engine ${String(rb.rows[k])}, database ${String(ra.rows[k])}`)
+      assert.equal(rb.rows[k], expected.counts[k], `${label}: report.rows.${k}: engine ${String(rb.rows[k])}, model ${String(expected.counts[k])}`)
+    }
+    const ta = await readUserRows(pool, a); const tb = await readUserRows(pool, b)
+    assert.deepEqual([...tb.entries()], [...ta.entries()], `${label}: the tables differ`)
+    const byKey = (m: Map<string, Row>): Array<[string, Row]> => [...m.entries()].sort((x, y) => x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0)
+    assert.deepEqual(byKey(tb), byKey(state.get(a) ?? new Map()), `${label}: the engine's table differs from the model`)
+  }
+})
+
+/** Random JSON values with what jsonb normalizes: key order, duplicates, number forms, escapes, non-ASCII keys. */
+function randomJson (rng: Prng, depth = 0): unknown {
+  const r = rng.int(0, depth > 2 ? 5 : 7)
+  switch (r) {
+    case 0: return null
+    case 1: return rng.chance(0.5)
+    case 2: return rng.pick([0, -0, 1, -7, 42, 1.5, 0.1, -2.25, 1e21, 1e-7, 123456789012345, 1234567890123456789, 3.141592653589793, 2 ** 53, 5e-324, 1.7976931348623157e308])
+    case 3: return rng.int(-1e9, 1e9) / rng.pick([1, 10, 1000, 7])
+    case 4: case 5: return rng.pick(['', 'a', 'Grade "A"', 'back\\slash', 'tab\there', 'nl\n', '\u0001\u001f', 'é', '日本', '😀', '\u2028', '/', '\u007f'])
+    case 6: return Array.from({ length: rng.int(0, 4) }, () => randomJson(rng, depth + 1))
+    default: {
+      const o: Record<string, unknown> = {}
+      for (let i = rng.int(0, 6); i > 0; i--) o[rng.pick(['a', 'b', 'aa', 'ab', 'B', 'zz', 'é', 'ü', 'key', 'k', 'condition', 'foil', '10', '2', '', 'ñame', 'Z'])] = randomJson(rng, depth + 1)
+      return o
+    }
+  }
+}
+
+test('the jsonb text the workers compare is exactly PostgreSQL\'s output, or none (the row is then staged)', async () => {
+  const rng = new Prng(seed ^ 0x5eed)
+  let exact = 0
+  const texts = Array.from({ length: 3000 }, () => JSON.stringify(randomJson(rng)))
+  const { rows } = await pool.query<{ t: string }>('SELECT (x::jsonb)::text AS t FROM unnest($1::text[]) WITH ORDINALITY AS u(x, i) ORDER BY i', [texts])
+  for (let i = 0; i < texts.length; i++) {
+    const ours = pgJsonbText(texts[i])
+    if (ours === null) continue
+    exact++
+    assert.equal(ours, rows[i].t, `jsonb ${texts[i]}`)
+  }
+  // Most values are ordinary: the comparison must be usable, not always "stage it".
+  assert.ok(exact > texts.length / 2, `only ${exact} of ${texts.length} values had an exact text`)
+  assert.equal(pgJsonbText(JSON.stringify({ b: 1, aa: [1, 2], a: { y: 'é', x: null } })), '{"a": {"x": null, "y": "é"}, "b": 1, "aa": [1, 2]}')
+  assert.equal(pgJsonbText('1e+21'), null)
+})
+
+/** An encoded (int4, text) key, as binary COPY fields. */
+function encodedKey (w: BinaryWriter, a: number, b: string): [number, number] {
+  const s = w.pos
+  w.int4(a); w.text(b)
+  return [s, w.pos]
+}
+
+test('a key lookup decides by the key\'s bytes: colliding buckets, absent keys, and a forced hash collision', () => {
+  const w = new BinaryWriter(1 << 16)
+  w.pos = 0
+  const n = 20_000
+  const starts = new Uint32Array(n + 1)
+  for (let i = 0; i < n; i++) {
+    w.tuple(2)
+    starts[i] = w.pos
+    encodedKey(w, i % 97, `stock-${i}`)
+  }
+  w.tuple(-1)
+  starts[n] = w.pos
+  const bytes = w.finish()
+  const table = new Int32Array(tableSize(n))
+  indexRows(bytes, starts, table, n, 2)
+  const view = { bytes, starts, table }
+  const probe = new BinaryWriter(256)
+  for (let i = 0; i < n; i++) {
+    probe.pos = 0
+    const [s, e] = encodedKey(probe, i % 97, `stock-${i}`)
+    assert.equal(findSlot(view, probe.buf, s, e), i)
+    probe.pos = 0
+    const [s2, e2] = encodedKey(probe, (i + 1) % 97, `stock-${i}`)
+    assert.equal(findSlot(view, probe.buf, s2, e2), -1, `key ${(i + 1) % 97}/stock-${i} is absent`)
+  }
+  // A forced collision: the bucket of row 1's key holds row 0, row 1 is one probe later. Found by bytes, not by bucket.
+  const small = new Int32Array(16)
+  probe.pos = 0
+  const [bs, be] = encodedKey(probe, 1, 'stock-1')
+  const h = hashBytes(probe.buf, bs, be) & 15
+  small[h] = 1
+  small[(h + 1) & 15] = 2
+  assert.equal(findSlot({ bytes, starts, table: small }, probe.buf, bs, be), 1, 'row 1 is found past the colliding row 0')
+  probe.pos = 0
+  const [cs, ce] = encodedKey(probe, 0, 'stock-1')
+  small.fill(0); small[hashBytes(probe.buf, cs, ce) & 15] = 1; small[(hashBytes(probe.buf, cs, ce) + 1) & 15] = 2
+  assert.equal(findSlot({ bytes, starts, table: small }, probe.buf, cs, ce), -1, 'a key sharing its bucket with two stored keys matches neither')
+})
+
+test('a foreign writer between the read and the merge: staged rows are decided on current values; unchanged rows keep the foreign change (stated in README)', { timeout: 60_000 }, async () => {
+  const u = randomUser()
+  const rng = new Prng(seed ^ 0xf0e1)
+  const products = Array.from({ length: 40 }, () => randomProduct(rng, freshId(rng)))
+  const first = renderExport(rng, products, { rejectRate: 0, dupRate: 0, malformedRate: 0 })
+  await syncFile(u, first, 'mirror', 'database')
+  const keys = products.map(p => [p.blueprint_id, String(p.id)] as const)
+  // The second export changes product 1's quantity; products 0 and 2 are sent unchanged.
+  const changed = products.map((p, i) => i === 1 ? { ...p, quantity: p.quantity + 1000 } : p)
+  const second = renderExport(new Prng(1), changed, { rejectRate: 0, dupRate: 0, malformedRate: 0 })
+  const file = writeExport(second, { format: 'json', separator: ',\n', pad: '\n' })
+  const data = fs.readFileSync(file.path)
+  let foreign: Promise<unknown> | null = null
+  // The foreign writes wait for the engine's scope read (its log line), and the input waits for them: they land
+  // between the read and the merge. (The input is read early too: the light-path peek asks for its first bytes.)
+  let scopeRead!: () => void
+  const read = new Promise<void>(resolve => { scopeRead = resolve })
+  const logger = pino({ level: 'info' }, new Writable({
+    write (chunk: Buffer, _enc, done) {
+      if (chunk.toString().includes('"phase":"diff-read"')) scopeRead()
+      done()
+    },
+  }))
+  const input = new Readable({
+    read () {
+      if (foreign !== null) return
+      foreign = (async () => {
+        await read
+        await pool.query('UPDATE user_inventory_items SET quantity = 777 WHERE user_id = $1 AND blueprint_id = $2 AND external_stock_id = $3', [u, ...keys[0]])
+        await pool.query('UPDATE user_inventory_items SET quantity = 778 WHERE user_id = $1 AND blueprint_id = $2 AND external_stock_id = $3', [u, ...keys[1]])
+        await pool.query('DELETE FROM user_inventory_items WHERE user_id = $1 AND blueprint_id = $2 AND external_stock_id = $3', [u, ...keys[2]])
+      })().then(() => { this.push(data); this.push(null) }, err => this.destroy(err))
+    },
+  })
+  const r = await api.sync({ input, gzip: false, userId: u, diff: 'engine', databaseUrl: DATABASE_URL, mapping: { source: 'none' }, logger })
+  assert.equal(r.diff, 'engine')
+  const rows = await readUserRows(pool, u)
+  const get = (k: readonly [number, string]): Row | undefined => rows.get(`${k[0]}|${k[1]}`)
+  // Staged (changed in the input): the merge compares with the row as it is now and writes the input's value.
+  assert.equal(get(keys[1])?.quantity, products[1].quantity + 1000)
+  // Classed unchanged against the read: not in the merge, so the foreign writer's value stays until the next sync.
+  assert.equal(get(keys[0])?.quantity, 777)
+  assert.equal(get(keys[2]), undefined, 'a row the foreign writer deleted and the input sent unchanged stays deleted')
+  // The next sync repairs both.
+  const again = writeExport(second, { format: 'json', separator: ',\n', pad: '\n' })
+  await api.sync({ input: again.path, userId: u, diff: 'engine', databaseUrl: DATABASE_URL, mapping: { source: 'none' } })
+  const healed = await readUserRows(pool, u)
+  assert.equal(healed.get(`${keys[0][0]}|${keys[0][1]}`)?.quantity, products[0].quantity)
+  assert.equal(healed.get(`${keys[2][0]}|${keys[2][1]}`)?.quantity, products[2].quantity)
+})
+
+test('change capture and insert-new take the database diff when the engine diff is asked: the report says so, the changes file and the dry run hold exactly the changes', { timeout: 60_000 }, async () => {
+  const rng = new Prng(seed ^ 0xca97)
+  const u = randomUser()
+  // Quantity 0 is a reason of its own (see the model): every product here is an ordinary row.
+  const product = (): ReturnType<typeof randomProduct> => { const p = randomProduct(rng, freshId(rng)); return { ...p, quantity: Math.max(1, p.quantity) } }
+  const products = Array.from({ length: 300 }, product)
+  const clean = { rejectRate: 0, dupRate: 0, malformedRate: 0 }
+  await syncFile(u, renderExport(rng, products, clean), 'mirror', 'database')
+  // 3 changed, 2 removed, 1 new: were unchanged rows read as "missing from staging", the capture would list ~295 deletes.
+  const next = products.slice(2).map((p, i) => i < 3 ? { ...p, quantity: p.quantity + 5 } : p)
+  next.push(product())
+  const file = writeExport(renderExport(rng, next, clean), { format: 'json', separator: ',\n', pad: '\n' })
+  const base = { input: file.path, userId: u, diff: 'engine' as const, databaseUrl: DATABASE_URL, mapping: { source: 'none' as const } }
+
+  const dry = await api.sync({ ...base, dryRun: true })
+  assert.equal(dry.diff, 'database')
+  assert.deepEqual([dry.rows.inserted, dry.rows.updated, dry.rows.deleted, dry.rows.unchanged], [1, 3, 2, 295])
+  assert.deepEqual([dry.preview?.samples.inserted.length, dry.preview?.samples.updated.length, dry.preview?.samples.deleted.length], [1, 3, 2])
+
+  const changesFile = tmpPath('engine-asked-changes.ndjson')
+  const real = await api.sync({ ...base, changesFile })
+  assert.equal(real.diff, 'database')
+  assert.deepEqual([real.rows.inserted, real.rows.updated, real.rows.deleted, real.rows.unchanged], [1, 3, 2, 295])
+  const ops = (readNdjson(changesFile) as Array<{ op: string }>).map(l => l.op).sort()
+  assert.deepEqual(ops, ['delete', 'delete', 'insert', 'update', 'update', 'update'])
+
+  // Without capture the same re-sync diffs in the engine (nothing left to change).
+  const again = await api.sync({ ...base })
+  assert.equal(again.diff, 'engine')
+  assert.deepEqual([again.rows.inserted, again.rows.updated, again.rows.deleted, again.rows.unchanged], [0, 0, 0, 299])
+
+  const fresh = product()
+  const more = writeExport(renderExport(rng, [...next, fresh], clean), { format: 'json', separator: ',\n', pad: '\n' })
+  const ins = await api.sync({ ...base, input: more.path, mode: 'insert-new' })
+  assert.equal(ins.diff, 'database')
+  assert.equal(ins.rows.inserted, 1)
+})
+
+test('the CLI exits once an engine-diff re-sync is done: the scope read (COPY TO) leaves no query-timeout timer behind', { timeout: 150_000 }, async () => {
+  const rng = new Prng(seed ^ 0xe417)
+  const u = randomUser()
+  const products = Array.from({ length: 200 }, () => randomProduct(rng, freshId(rng)))
+  await syncFile(u, renderExport(rng, products, { rejectRate: 0 }), 'mirror', 'database')
+  const next = writeExport(renderExport(rng, products.map(p => rng.chance(0.1) ? changeProduct(rng, p) : p), { rejectRate: 0 }), { format: 'json', separator: ',\n', pad: '\n' })
+  const { child, exited } = spawnCli(['sync', '--input', next.path, '--user', u, '--no-mapping', '--database-url', DATABASE_URL, '--log-level', 'warn', '--diff', 'engine', '--json'])
+  // pg's query timeout (pgQueryTimeoutMs, 600 s by default) would hold the process open that long after a raw COPY TO.
+  let bound: NodeJS.Timeout | undefined
+  const exit = await Promise.race([exited, new Promise<null>(resolve => { bound = setTimeout(() => resolve(null), 120_000) })])
+  clearTimeout(bound)
+  if (exit === null) child.kill('SIGKILL')
+  assert.notEqual(exit, null, 'the CLI was still running 120 s after it was started')
+  assert.equal(exit?.code, 0, exit?.stderr)
+  assert.equal(JSON.parse(exit?.stdout ?? '{}').diff, 'engine')
+})
