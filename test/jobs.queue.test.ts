@@ -15,6 +15,7 @@ import { bossDb, fetchOne, finalFailureSql, heartbeatSql } from '../src/jobs/bos
 import { enqueueSync } from '../src/jobs/enqueue'
 import { toFailure } from '../src/jobs/outcome'
 import { parseEvery, runDueSchedules, scheduleSync } from '../src/jobs/schedule'
+import { checkJobData } from '../src/jobs/job-data'
 import { envTokenProvider } from '../src/jobs/tokens'
 import { runCommand } from '../src/cli/command'
 import { enqueueCommand, scheduleCommand, workerCommand } from '../src/cli/jobs-command'
@@ -167,4 +168,11 @@ test('CLI: enqueue, schedule and worker parse through the one command runner', a
   const help = io()
   assert.equal(await runCommand(workerCommand, ['--help'], help.io), 0)
   assert.match(help.out, /--shutdown-timeout-ms/)
+})
+
+test('a job without a mode takes its dataset\'s own default (upsert for catalog-snapshots); insert-new is a job mode; other modes are refused', () => {
+  const base = { v: 1, scope: { csv_upload_id: 42 }, dataset: 'catalog-snapshots', input: '/tmp/upload.csv' }
+  assert.equal(checkJobData(base).mode, undefined, 'absent stays absent: fillSyncOptions applies the preset default')
+  assert.equal(checkJobData({ ...base, mode: 'insert-new' }).mode, 'insert-new')
+  assert.throws(() => checkJobData({ ...base, mode: 'merge' }), (e: SyncError) => e.code === 'BRX_ERR_OPTIONS_INVALID' && /insert-new/.test(e.message))
 })

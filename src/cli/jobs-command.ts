@@ -15,7 +15,7 @@ const target = `  --user UUID             the seller whose inventory this is
   --input FILE            an export every worker host can read (a relative path is resolved here)
   --source KIND           a live source instead (e.g. cardtrader); the job stores only --token-ref
   --token-ref REF         the reference the worker's token provider resolves (default: the user)
-  --mode mirror|upsert    default mirror
+  --mode MODE             mirror, upsert or insert-new (default: the dataset's own, mirror for the inventory)
 `
 
 const workerUsage = `Usage: brx-sync worker [--concurrency N] [--large-concurrency N] [--shutdown-timeout-ms MS] [engine options]
@@ -31,7 +31,7 @@ finish within the deadline and cancels the rest (their jobs are retried elsewher
   --log-level LEVEL        pino level on stderr (default info)
 ${connection}`
 
-const enqueueUsage = `Usage: brx-sync enqueue --user UUID (--input FILE | --source KIND [--token-ref REF]) [--mode mirror|upsert] [--large] [--json]
+const enqueueUsage = `Usage: brx-sync enqueue --user UUID (--input FILE | --source KIND [--token-ref REF]) [--mode MODE] [--large] [--json]
 
 Queues one sync and prints its job id, or that one is already queued for the user.
 

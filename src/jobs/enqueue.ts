@@ -5,6 +5,7 @@ import { fromPgError } from '../errors'
 import { QUEUES, jobDefaults, type JobsConnection, type WorkQueue } from './config'
 import { startBoss } from './boss'
 import { checkJobData, jobKey, type JobSyncOptions, type SyncJobData } from './job-data'
+import type { SyncMode } from '../dataset/types'
 
 export interface EnqueueOptions extends JobSyncOptions {
   userId?: string
@@ -14,7 +15,8 @@ export interface EnqueueOptions extends JobSyncOptions {
   input?: string
   /** A live source: the job stores the token reference only. */
   source?: { kind: string, tokenRef: string }
-  mode?: 'mirror' | 'upsert'
+  /** Default: the dataset's own mode (mirror for the inventory). */
+  mode?: SyncMode
   /** Force the large (capped) queue, or keep it off; default: by input size. */
   large?: boolean
   /** Delay the first attempt. */
@@ -41,7 +43,7 @@ function toJobData (o: EnqueueOptions): SyncJobData {
     // Workers run elsewhere: a relative path means the enqueuer's directory.
     input: o.input === undefined || o.input === '-' || o.input === '' ? o.input : path.resolve(o.input),
     source: o.source,
-    mode: o.mode ?? 'mirror',
+    mode: o.mode,
     options: Object.keys(options).length > 0 ? options : undefined,
   })
 }

@@ -1,5 +1,6 @@
 import { optionError } from '../errors'
 import { scopeKey } from '../runs/runs'
+import type { SyncMode } from '../dataset/types'
 
 /**
  * What a sync job stores in the queue: only JSON, only references. An input
@@ -13,7 +14,8 @@ export interface SyncJobData {
   dataset: string
   input?: string
   source?: { kind: string, tokenRef: string }
-  mode: 'mirror' | 'upsert'
+  /** Absent: the dataset's own default mode (e.g. upsert for catalog-snapshots), else mirror. */
+  mode?: SyncMode
   /** Per-sync options that are plain data. */
   options?: JobSyncOptions
 }
@@ -44,6 +46,8 @@ export function jobKey (d: Pick<SyncJobData, 'dataset' | 'scope'>): string {
   return `${d.dataset}:${scopeKey(canonicalScope(d.scope))}`
 }
 
+const MODES: readonly SyncMode[] = ['mirror', 'upsert', 'insert-new']
+
 export function checkJobData (raw: unknown): SyncJobData {
   const d = raw as Partial<SyncJobData> | null
   if (d === null || typeof d !== 'object' || d.v !== 1) invalid('job', 'is not a brx-sync job (version 1).')
@@ -53,7 +57,7 @@ export function checkJobData (raw: unknown): SyncJobData {
   if ((d.input === undefined) === (d.source === undefined)) invalid('input', 'or options.source must be given, not both.')
   if (d.input !== undefined && (typeof d.input !== 'string' || d.input === '' || d.input === '-')) invalid('input', 'must be a file path every worker can read (not stdin) in a job.')
   if (d.source !== undefined && (typeof d.source.kind !== 'string' || typeof d.source.tokenRef !== 'string' || d.source.tokenRef === '')) invalid('source', 'must be { kind, tokenRef }.')
-  if (d.mode !== 'mirror' && d.mode !== 'upsert') invalid('mode', `must be "mirror" or "upsert", got ${JSON.stringify(d.mode)}.`)
+  if (d.mode !== undefined && !MODES.includes(d.mode)) invalid('mode', `must be one of ${MODES.map(m => JSON.stringify(m)).join(', ')}, got ${JSON.stringify(d.mode)}.`)
   for (const k of Object.keys(d.options ?? {})) if (!JOB_OPTION_KEYS.has(k as keyof JobSyncOptions)) invalid(k, 'is not an option a job can carry.')
   return { ...(d as SyncJobData), scope: canonicalScope(d.scope) }
 }

@@ -39,7 +39,7 @@ export interface ScheduleOptions extends Omit<EnqueueOptions, 'startAfter' | 'bo
 export async function scheduleSync (o: ScheduleOptions & JobsConnection): Promise<{ key: string, everySeconds: number }> {
   const everySeconds = parseEvery(o.every)
   const scope = o.scope ?? (o.userId !== undefined ? { user_id: o.userId } : undefined)
-  const data: SyncJobData = checkJobData({ v: 1, scope, dataset: o.dataset ?? 'cardtrader-inventory', input: o.input, source: o.source, mode: o.mode ?? 'mirror' })
+  const data: SyncJobData = checkJobData({ v: 1, scope, dataset: o.dataset ?? 'cardtrader-inventory', input: o.input, source: o.source, mode: o.mode })
   const key = jobKey(data)
   const schema = o.schema ?? 'pgboss'
   const boss = await startBoss(o, { supervise: false, schedule: false })

@@ -49,9 +49,16 @@ export class SyncWorker {
 
   static async start (options: WorkerOptions = {}): Promise<SyncWorker> {
     const o = fillWorkerOptions(options)
-    const boss = await startBoss(o, { supervise: true, schedule: true, maintenanceSeconds: o.maintenanceSeconds })
     // Engine-level options (pools, threads, mapping, the connection) go here, once; engine.sync() gets only per-sync ones.
+    // The engine first: bad engine options must fail before pg-boss starts its pool and timers (which would keep the process alive).
     const engine = createEngine({ ...o.engine, databaseUrl: o.engine?.databaseUrl ?? o.databaseUrl, logger: o.engine?.logger ?? o.logger })
+    let boss: PgBoss
+    try {
+      boss = await startBoss(o, { supervise: true, schedule: true, maintenanceSeconds: o.maintenanceSeconds })
+    } catch (err) {
+      await engine.close()
+      throw err
+    }
     const w = new SyncWorker(o, boss, engine)
     w.heartbeatTimer = setInterval(() => { void w.heartbeat() }, o.heartbeatSeconds * 1000)
     w.loopDone = w.loop()

@@ -81,6 +81,8 @@ export class MysqlResolver implements BlueprintResolver {
     // variable does not exist on MySQL, where the error is ignored. Queued on
     // each new connection before its first query.
     this.pool.on('connection', (conn) => {
+      // mysql2's own listener on a pool connection is a once('error'): a second error after a fatal one would be uncaught.
+      conn.on('error', () => {})
       // The event hands over the callback-style core connection, whatever the typings say.
       const r = (conn as unknown as { query: (sql: string, cb: (err: unknown) => void) => unknown })
         .query('SET SESSION in_predicate_conversion_threshold = 0', () => {})
