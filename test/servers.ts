@@ -76,6 +76,18 @@ export async function freePort (): Promise<number> {
   }
 }
 
+/** Idempotent close of a throwaway server: kill it, drop its exit hook, remove its directory. */
+function closer (kill: () => Promise<void>, forget: () => void, dir: string): () => Promise<void> {
+  let closed = false
+  return async () => {
+    if (closed) return
+    closed = true
+    await kill().catch(() => {})
+    forget()
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
 async function waitPort (port: number, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
@@ -176,7 +188,6 @@ export async function startPostgres (o: { database?: string } = {}): Promise<Ser
   }
   await start()
   await asPostgres(path.join(PG_BIN, 'createdb'), ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', database])
-  let closed = false
   const entry = { dir, kill: () => { const p = pidOf(); if (p !== undefined) { try { process.kill(p, 'SIGCONT'); process.kill(p, 'SIGKILL') } catch { /* gone */ } } } }
   const forget = onExit(entry)
   return {
@@ -192,13 +203,7 @@ export async function startPostgres (o: { database?: string } = {}): Promise<Ser
     kill,
     freeze: () => signalTree(pidOf(), 'SIGSTOP'),
     thaw: () => signalTree(pidOf(), 'SIGCONT'),
-    close: async () => {
-      if (closed) return
-      closed = true
-      await kill().catch(() => {})
-      forget()
-      fs.rmSync(dir, { recursive: true, force: true })
-    },
+    close: closer(kill, forget, dir),
   }
 }
 
@@ -224,7 +229,6 @@ async function childServer (kind: 'mariadb' | 'redis', dir: string, port: number
   const stop = async (): Promise<void> => { await waitExit(child, 'SIGTERM'); child = undefined }
   const kill = async (): Promise<void> => { await waitExit(child, 'SIGKILL'); child = undefined }
   await start()
-  let closed = false
   const forget = onExit({ dir, kill: () => { child?.kill('SIGCONT'); child?.kill('SIGKILL') } })
   return {
     kind,
@@ -239,13 +243,7 @@ async function childServer (kind: 'mariadb' | 'redis', dir: string, port: number
     kill,
     freeze: () => { child?.kill('SIGSTOP'); frozen = true },
     thaw: () => { child?.kill('SIGCONT'); frozen = false },
-    close: async () => {
-      if (closed) return
-      closed = true
-      await kill().catch(() => {})
-      forget()
-      fs.rmSync(dir, { recursive: true, force: true })
-    },
+    close: closer(kill, forget, dir),
   }
 }
 

@@ -1,4 +1,4 @@
-import { SyncError } from '../errors'
+import { malformedInput } from './scanner'
 
 /**
  * Finds record boundaries in CSV (RFC 4180) without parsing fields, the
@@ -28,7 +28,7 @@ export class CsvScanner {
     private readonly maxRecordBytes = 256 << 20, private readonly name = 'input') {}
 
   private malformed (what: string): never {
-    throw new SyncError('BRX_ERR_INPUT_MALFORMED', `${this.name} ${what} (byte ${this.pos}, after ${this.records} records).`, { file: this.name, row: this.records + 1 })
+    throw malformedInput(this.name, what, this.pos, this.records)
   }
 
   scan (chunk: Uint8Array): void {

@@ -12,6 +12,11 @@ import { SyncError } from '../errors'
  * unreadable — no array, trailing garbage, truncation — are stream-level
  * errors (BRX_ERR_INPUT_MALFORMED): they fail the run before anything merges.
  */
+/** The stream-level error both record scanners raise: the input as a whole is unreadable from here on. */
+export function malformedInput (name: string, what: string, pos: number, records: number): SyncError {
+  return new SyncError('BRX_ERR_INPUT_MALFORMED', `${name} ${what} (byte ${pos}, after ${records} records).`, { file: name, row: records + 1 })
+}
+
 export type InputFormat = 'json' | 'ndjson'
 
 const enum S { Start, Between, Record, Scalar, Done }
@@ -45,7 +50,7 @@ export class RecordScanner {
   }
 
   private malformed (what: string): never {
-    throw new SyncError('BRX_ERR_INPUT_MALFORMED', `${this.name} ${what} (byte ${this.pos}, after ${this.records} records).`, { file: this.name, row: this.records + 1 })
+    throw malformedInput(this.name, what, this.pos, this.records)
   }
 
   /** Scans the next chunk, which follows the previous one in the input. */
