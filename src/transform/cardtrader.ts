@@ -1,4 +1,5 @@
 import { Rejection, INT32_MAX, int, text, bool, isPlainObject, checkText, charLength, typeName } from './values'
+import { JsonText, type FieldPlan } from './json-fields'
 
 const CURRENCY = /^[A-Z]{3}$/
 /**
@@ -7,6 +8,16 @@ const CURRENCY = /^[A-Z]{3}$/
  * merely contains a backslash followed by "u0000" has an odd number.
  */
 const BAD_ESCAPE = /(?<!\\)(?:\\\\)*\\u(0000|d[89a-f][0-9a-f]{2})/i
+
+/**
+ * The fields normalizeCardtraderProduct reads, for readFields (json-fields.ts):
+ * a record read this way normalizes exactly as its JSON.parse would.
+ */
+export const CARDTRADER_FIELDS: FieldPlan = {
+  values: ['id', 'blueprint_id', 'quantity', 'price_currency', 'name_en', 'description', 'user_data_field', 'graded', 'tag', 'game_id'],
+  pick: { expansion: ['code'], price_cents: ['cents', 'currency'], price: ['cents', 'currency'] },
+  json: ['properties_hash'],
+}
 
 /**
  * One CardTrader product -> one row of the `cardtrader-inventory` dataset, in
@@ -51,7 +62,7 @@ export function normalizeCardtraderProduct (rec: unknown, out: unknown[]): void 
   let propsJson = '{}'
   if (props !== undefined && props !== null) {
     if (!isPlainObject(props)) throw new Rejection('invalid_type', `properties_hash must be an object, got ${typeName(props)}.`)
-    propsJson = JSON.stringify(props)
+    propsJson = props instanceof JsonText ? props.text : JSON.stringify(props)
     checkText(propsJson, 'properties_hash')
     const bad = propsJson.includes('\\u') ? BAD_ESCAPE.exec(propsJson) : null
     if (bad !== null) {

@@ -1,4 +1,5 @@
-import { normalizeCardtraderProduct } from './cardtrader'
+import { normalizeCardtraderProduct, CARDTRADER_FIELDS } from './cardtrader'
+import { compileFieldPlan, type CompiledPlan } from './json-fields'
 
 /**
  * Record normalizers by name. A normalizer fills `out` with the dataset's
@@ -9,6 +10,18 @@ export type Normalizer = (rec: unknown, out: unknown[]) => void
 
 export const normalizers: Record<string, Normalizer> = {
   'cardtrader-product': normalizeCardtraderProduct,
+}
+
+/**
+ * The fields a normalizer reads, when it can take a record read by
+ * readFields instead of JSON.parse (same values for every field it reads).
+ */
+const fieldPlans: Record<string, CompiledPlan> = {
+  'cardtrader-product': compileFieldPlan(CARDTRADER_FIELDS),
+}
+
+export function findFieldPlan (name: string): CompiledPlan | undefined {
+  return Object.prototype.hasOwnProperty.call(fieldPlans, name) ? fieldPlans[name] : undefined
 }
 
 /** Looks a normalizer up by name, own entries only ("constructor" or "__proto__" are not normalizers). */

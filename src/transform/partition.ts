@@ -6,7 +6,8 @@ import { BinaryWriter, writeTuple } from '../encode'
 import type { Reject } from '../report/types'
 import { keyHash } from './key-hash'
 import { parseCsvRecord } from './csv'
-import { findNormalizer, type Normalizer } from './normalizers'
+import { findFieldPlan, findNormalizer, type Normalizer } from './normalizers'
+import { readFields } from './json-fields'
 import { compileRecordReader, type RecordFormat } from './rules'
 import { Rejection } from './values'
 
@@ -82,6 +83,8 @@ export async function transformPartition (task: TransformTask, resolve?: Resolve
   const { data, offsets, dataset } = task
   const csv = task.format === 'csv'
   const normalize = recordReader(task)
+  // Only the fields the normalizer reads, straight from the bytes; JSON.parse when it declines.
+  const plan = !csv && task.dataset.normalizer !== undefined ? findFieldPlan(task.dataset.normalizer) : undefined
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
   const count = offsets.length / 2
   const allUtf8 = isUtf8(buf)
@@ -109,8 +112,15 @@ export async function transformPartition (task: TransformTask, resolve?: Resolve
       continue
     }
     let rec: unknown
+    /** Read field by field: the rejects file re-reads the whole record from its bytes. */
+    let partial = false
     try {
-      rec = csv ? parseCsvRecord(buf.toString('utf8', s, e)) : JSON.parse(buf.toString('utf8', s, e))
+      if (csv) rec = parseCsvRecord(buf.toString('utf8', s, e))
+      else {
+        rec = plan !== undefined ? readFields(plan, buf, s, e) : null
+        partial = rec !== null
+        if (!partial) rec = JSON.parse(buf.toString('utf8', s, e))
+      }
     } catch (err) {
       if (csv) reject(i, 'malformed_csv', `the record is not valid CSV: ${(err as Error).message}.`, RAW)
       else reject(i, 'malformed_json', `the record is not valid JSON: ${(err as Error).message}.`, RAW)
@@ -123,12 +133,12 @@ export async function transformPartition (task: TransformTask, resolve?: Resolve
       // JSON.stringify of a value nested thousands deep overflows the stack: hostile input, not a bug.
       if (err instanceof RangeError) { reject(i, 'invalid_value', 'the record is nested too deeply to store.', RAW); continue }
       if (!(err instanceof Rejection)) throw err
-      reject(i, err.reason, err.message, csv ? csvObject(task.header as string[], rec as unknown[]) : rec)
+      reject(i, err.reason, err.message, csv ? csvObject(task.header as string[], rec as unknown[]) : partial ? PARTIAL : rec)
       continue
     }
     rows.push(out)
     rowNos.push(i)
-    if (task.keepRaw) recs.push(csv ? csvObject(task.header as string[], rec as unknown[]) : rec)
+    if (task.keepRaw) recs.push(csv ? csvObject(task.header as string[], rec as unknown[]) : partial ? PARTIAL : rec)
   }
   const valid = rows.length
 
@@ -237,9 +247,12 @@ function csvObject (header: readonly string[], fields: readonly unknown[]): Reco
 
 /** Marks a record to be listed as its raw text (it did not parse, or cannot be serialized). */
 const RAW = Symbol('raw text')
+/** Marks a record read field by field (readFields): listed as its whole parse, read again from its bytes. */
+const PARTIAL = Symbol('partial record')
 
 /** The `record` of a rejects-file line, as JSON text: the parsed record, else the raw text as a string. */
 function recordJson (record: unknown, buf: Buffer, s: number, e: number): string {
+  if (record === PARTIAL) record = JSON.parse(buf.toString('utf8', s, e))
   if (record !== RAW) {
     try { return JSON.stringify(record) } catch { /* too deep: fall back to the raw text */ }
   }
