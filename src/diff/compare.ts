@@ -1,6 +1,6 @@
 import type { DatasetSpec } from '../dataset/types'
 import { BinaryWriter, writeValue } from '../encode'
-import { diffColumns } from './read'
+import { diffColumns } from './store'
 import { equalBytes, findSlot, rowRange, skipFields, viewOf, type ExistingRows, type StoreView } from './store'
 import { pgJsonbText } from './jsonb'
 

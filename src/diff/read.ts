@@ -1,9 +1,9 @@
 import type pg from 'pg'
 import { copyOut } from '../db/connections'
-import { compareColumns, quoteIdent, quoteTable, sqlType } from '../dataset'
+import { quoteIdent, quoteTable, sqlType } from '../dataset'
 import type { DatasetSpec } from '../dataset/types'
 import { COPY_HEADER, COPY_TRAILER } from '../encode'
-import { indexRows, rowRange, skipFields, tableSize, type ExistingRows } from './store'
+import { diffColumns, indexRows, rowRange, skipFields, tableSize, type ExistingRows } from './store'
 
 /**
  * The byte budget for a scope's existing rows (fields, offsets and hash
@@ -11,11 +11,6 @@ import { indexRows, rowRange, skipFields, tableSize, type ExistingRows } from '.
  * the process's memory holds whatever the scope's size.
  */
 export const DIFF_MAX_BYTES = 192 * 1024 * 1024
-
-/** Key columns first (key order), then the compared columns: the layout the workers encode too. */
-export function diffColumns (d: DatasetSpec): string[] {
-  return [...d.key, ...compareColumns(d).filter(c => !d.key.includes(c))]
-}
 
 /** COPY takes no parameters: the scope values are quoted literals, cast to their column's type. */
 export function existingCopySql (d: DatasetSpec, scopeValues: ReadonlyArray<string | number>, client: pg.ClientBase): string {

@@ -1,3 +1,5 @@
+import { compareColumns } from '../dataset'
+import type { DatasetSpec } from '../dataset/types'
 /**
  * The scope's existing rows as the engine diff holds them: no JS object per
  * row, three SharedArrayBuffers the workers read without copying.
@@ -86,4 +88,9 @@ export function equalBytes (a: Uint8Array, as: number, b: Uint8Array, bs: number
   if (as + len > a.length) return false
   for (let i = 0; i < len; i++) if (a[as + i] !== b[bs + i]) return false
   return true
+}
+
+/** Key columns first (key order), then the compared columns: the layout the workers encode too. */
+export function diffColumns (d: DatasetSpec): string[] {
+  return [...d.key, ...compareColumns(d).filter(c => !d.key.includes(c))]
 }

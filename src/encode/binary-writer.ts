@@ -56,6 +56,15 @@ export class BinaryWriter {
     this.pos += 2
   }
 
+  /** Bytes already in the binary format (a pre-encoded run of fields), copied as they are. */
+  raw (bytes: Uint8Array): void {
+    const n = bytes.length
+    this.ensure(n)
+    const b = this.buf; const at = this.pos
+    if (n <= 32) { for (let i = 0; i < n; i++) b[at + i] = bytes[i] } else b.set(bytes, at)
+    this.pos = at + n
+  }
+
   null (): void {
     this.ensure(4)
     this.i32(-1, this.pos)

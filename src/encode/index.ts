@@ -1,2 +1,2 @@
 export { BinaryWriter, COPY_HEADER, COPY_TRAILER, isUuid } from './binary-writer'
-export { writeValue, writeTuple } from './tuple'
+export { writeValue, writeTuple, TupleEncoder } from './tuple'

@@ -2,7 +2,7 @@ import { isUtf8 } from 'node:buffer'
 import type { ColumnSpec, DatasetSpec } from '../dataset/types'
 import { RowComparer, type DiffMarks } from '../diff/compare'
 import type { ExistingRows } from '../diff/store'
-import { BinaryWriter, writeTuple } from '../encode'
+import { BinaryWriter, TupleEncoder } from '../encode'
 import type { Reject } from '../report/types'
 import { keyHash } from './key-hash'
 import { parseCsvRecord } from './csv'
@@ -181,6 +181,7 @@ export async function transformPartition (task: TransformTask, resolve?: Resolve
   const tupleEnds = new Uint32Array(valid)
   const keyIdx = dataset.key.map(k => dataset.columns.findIndex(c => c.name === k))
   const { prefix, seq } = task.layout
+  const encoder = new TupleEncoder(prefix, dataset.columns, seq)
   const comparer = task.existing !== undefined ? new RowComparer(task.existing, dataset) : null
   const marks: DiffMarks | undefined = comparer !== null ? { slots: new Int32Array(valid), same: new Uint8Array(valid) } : undefined
   let n = 0
@@ -192,7 +193,7 @@ export async function transformPartition (task: TransformTask, resolve?: Resolve
       marks.slots[n] = slot
       marks.same[n] = same ? 1 : 0
     }
-    writeTuple(w, prefix, dataset.columns, r, seq ? task.firstRow + rowNos[j] : null)
+    encoder.write(w, r, task.firstRow + rowNos[j])
     tupleEnds[n] = w.pos
     hashes[n++] = keyHash(keyIdx.length === 2 ? `${String(r[keyIdx[0]])}\u0001${String(r[keyIdx[1]])}` : keyIdx.map(x => String(r[x])).join('\u0001'))
   }
