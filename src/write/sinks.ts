@@ -6,6 +6,7 @@ import { COPY_HEADER, COPY_TRAILER } from '../encode'
 import { syncError } from '../errors'
 import type { TransformResult } from '../transform/partition'
 import { CopyWriter } from './copy-writer'
+import { KeySet } from './key-set'
 
 /** Where encoded partitions go. Results arrive in input order (see src/sync/load.ts). */
 export interface Sink {
@@ -23,7 +24,7 @@ export interface Sink {
  * tracking keys at the first repeat.
  */
 export class StagingSink implements Sink {
-  private seen: Set<number> | null = new Set()
+  private seen: KeySet | null = new KeySet()
   maybeDuplicates = false
 
   constructor (private readonly writers: CopyWriter[]) {}
@@ -32,9 +33,7 @@ export class StagingSink implements Sink {
     const seen = this.seen
     if (seen !== null) {
       for (let i = 0; i < res.hashes.length; i++) {
-        const h = res.hashes[i]
-        if (seen.has(h)) { this.maybeDuplicates = true; this.seen = null; break }
-        seen.add(h)
+        if (!seen.add(res.hashes[i])) { this.maybeDuplicates = true; this.seen = null; break }
       }
     }
     if (res.rows === 0) return
@@ -60,7 +59,7 @@ export class StagingSink implements Sink {
  * spill keeps memory flat however many duplicates the input has.
  */
 export class DirectSink implements Sink {
-  private readonly seen = new Set<number>()
+  private readonly seen = new KeySet()
   private spill: fs.WriteStream | null = null
   private spillError: Error | null = null
   readonly spillPath: string
@@ -78,8 +77,7 @@ export class DirectSink implements Sink {
     let runStart = 0
     let late = 0
     for (let i = 0; i < hashes.length; i++) {
-      const h = hashes[i]
-      if (!this.seen.has(h)) { this.seen.add(h); continue }
+      if (this.seen.add(hashes[i])) continue
       const start = i === 0 ? 0 : tupleEnds[i - 1]
       if (start > runStart) await this.writer.write(tuples.subarray(runStart, start))
       await this.toSpill(tuples.subarray(start, tupleEnds[i]))
