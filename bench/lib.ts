@@ -39,6 +39,8 @@ export const USERS = {
   /** Holds the base export; every re-sync starts from a copy of it. */
   base: 'beefbeef-0000-4000-8000-0000000000ff',
   memory: 'beefbeef-0000-4000-8000-000000000100',
+  /** The memory scope's engine-diff re-sync starts from a copy of `memory`'s initial sync. */
+  memoryEngine: 'beefbeef-0000-4000-8000-000000000101',
   brxCli: 'beefbeef-0000-4000-8000-000000000008',
   psqlTuned: 'beefbeef-0000-4000-8000-000000000009',
   brxDb: 'beefbeef-0000-4000-8000-00000000000a',
@@ -125,15 +127,15 @@ export async function runTimed (cmd: string, args: string[], opts: { input?: str
   })
 }
 
-/** Wall time and the child's CPU (user + sys, from /usr/bin/time) of a whole process. */
-export interface ProcessTimes { ms: number, cpuMs: number | null, stdout: string }
+/** Wall time, the child's CPU (user + sys) and peak RSS (the kernel's maxrss), from /usr/bin/time, of a whole process. */
+export interface ProcessTimes { ms: number, cpuMs: number | null, peakRssMb: number | null, stdout: string }
 
 export async function runProcess (cmd: string, args: string[], env: Record<string, string> = {}): Promise<ProcessTimes> {
   const timeBin = fs.existsSync('/usr/bin/time') ? '/usr/bin/time' : null
   const out = path.join(os.tmpdir(), `brx-bench-time-${process.pid}-${Date.now()}.txt`)
   const t0 = performance.now()
   const res = await new Promise<{ stdout: string }>((resolve, reject) => {
-    const argv = timeBin !== null ? ['-f', '%U %S', '-o', out, cmd, ...args] : args
+    const argv = timeBin !== null ? ['-f', '%U %S %M', '-o', out, cmd, ...args] : args
     const child = spawn(timeBin ?? cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
     let so = ''; let se = ''
     child.stdout.on('data', (d: Buffer) => { so += d.toString() })
@@ -143,12 +145,14 @@ export async function runProcess (cmd: string, args: string[], env: Record<strin
   })
   const ms = performance.now() - t0
   let cpuMs: number | null = null
+  let peakRssMb: number | null = null
   if (timeBin !== null) {
-    const [u, sy] = fs.readFileSync(out, 'utf8').trim().split('\n').pop()?.split(' ').map(Number) ?? []
+    const [u, sy, kb] = fs.readFileSync(out, 'utf8').trim().split('\n').pop()?.split(' ').map(Number) ?? []
     fs.rmSync(out, { force: true })
     if (Number.isFinite(u) && Number.isFinite(sy)) cpuMs = (u + sy) * 1000
+    if (Number.isFinite(kb) && kb > 0) peakRssMb = kb / 1024
   }
-  return { ms, cpuMs, stdout: res.stdout }
+  return { ms, cpuMs, peakRssMb, stdout: res.stdout }
 }
 
 /** psql running a script file: -X ignores ~/.psqlrc, ON_ERROR_STOP makes a failed statement a failed run. */

@@ -3,13 +3,16 @@
  * in the same run, on the same data and the same database, each verified to
  * leave the same rows. Machines are noisy; the ratios are the result.
  *
- *   per size:   generate (cached) → flatten CSV (untimed)
- *     initial:  for each method: empty user · settle · TIMED load · checksum · delete
- *     re-sync:  base loaded once; for each method: clone base · settle · TIMED sync · checksum · delete
- *   then:       table · targets · bench/results/latest.json
+ *   per size:    generate (cached) → flatten CSV (untimed); base state loaded once (re-sync, identical)
+ *     initial:   for each method: empty user · settle · TIMED load · checksum · delete
+ *     re-sync:   for each method: clone base · settle · TIMED sync of the changed export · checksum · delete
+ *     identical: for each method: clone base · settle · TIMED sync of the base export again (0 changes) · checksum · delete
+ *   memory:      CLI child processes, initial + re-sync per size, peak RSS (bench/memory.ts)
+ *   then:        tables · targets · bench/results/latest.json (+ latest.md / latest.txt: what was printed)
  *
- * Usage: npm run bench -- [--scope initial,resync,micro,memory,all] [--sizes 25k,250k]
- *                         [--include-1m] [--include-5m] [--quick] [--markdown] [--methods psql,pgloader]
+ * Usage: npm run bench -- [--scope initial,resync,identical,micro,memory,all] [--sizes 25k,250k,1m]
+ *                         [--include-1m] [--include-5m] [--memory-sizes 100k,5m] [--memory-diffs database,engine]
+ *                         [--quick] [--markdown] [--methods binary,tuned,cli,diff]
  */
 import fs from 'node:fs'
 import os from 'node:os'
@@ -21,12 +24,14 @@ import type { SyncReport } from '../src/report/types'
 import { ensureExports, flattenCsv, sliceIds, type Exports } from './data'
 import { USERS, DB_URL, runProcess, checksum, cleanupAll, cloneUser, fmtInt, fmtSec, idleLoopP99, monitorHost, newPool, parseSize, sameChecksum, settle, sizeLabel, table, TABLE, type HostStats } from './lib'
 import { pgloaderInitial, pgloaderPath, psqlCopyBinaryInitial, psqlCopyInitial, psqlMergeBinaryResync, psqlMergeResync, psqlTunedResync, toBinary } from './limit'
-import { runMemory } from './memory'
+import { runMemory, type MemoryDiff, type MemoryResult } from './memory'
 import { runMicro } from './micro'
 import { onConflictBatches, seedsAfter, seedsBefore } from './node-methods'
 import { recreateDatabase } from '../test/setup-db'
 
-type Scenario = 'initial' | 'resync'
+/** resync: the changed export (5% changed, 1% new, 1% removed); identical: the base export onto itself (0 changes). */
+type Scenario = 'initial' | 'resync' | 'identical'
+const SCENARIOS: Scenario[] = ['initial', 'resync', 'identical']
 
 interface Run {
   scenario: Scenario
@@ -39,8 +44,13 @@ interface Run {
   extrapolatedFrom?: number
   same: boolean | null
   note: string
-  /** Node CPU (user + sys) of a whole brx-sync CLI process. */
+  /** Node CPU (user + sys) and peak RSS of a whole brx-sync CLI process. */
   cpuMs?: number | null
+  peakRssMb?: number | null
+  /** A whole CLI process: its wall time minus the report's total (process start, imports, exit). */
+  outsideSyncMs?: number
+  /** brx-sync runs: the diff the report says ran. */
+  diff?: SyncReport['diff']
   brx?: { host: HostStats, phases: SyncReport['phases'], workerBusyMs: number, rows: SyncReport['rows'] }
 }
 
@@ -56,9 +66,13 @@ interface Method {
   run: (ctx: Ctx) => Promise<Sliced | Timed | unknown>
 }
 
-/** A whole process whose CPU time was measured too. */
-interface Timed { cpuMs: number | null }
+/** A whole process whose CPU time and peak RSS were measured too (a brx-sync CLI also hands back its report). */
+interface Timed { cpuMs: number | null, peakRssMb: number | null, report?: SyncReport }
 const isTimed = (r: unknown): r is Timed => r !== null && typeof r === 'object' && 'cpuMs' in r
+
+/** An in-process brx-sync: timed by itself (the idle-loop sample before it is not its time), host stats. */
+interface InProcess { ms: number, report: SyncReport, host: HostStats }
+const isInProcess = (r: unknown): r is InProcess => r !== null && typeof r === 'object' && 'host' in r && 'report' in r
 
 interface Sliced { rows: number, slice: string[] }
 const isSliced = (r: unknown): r is Sliced => r !== null && typeof r === 'object' && 'slice' in r
@@ -72,17 +86,19 @@ const psqlCsv = async (ctx: Ctx): Promise<string> => await flattenCsv(ctx.file, 
 const pgloaderCsv = async (ctx: Ctx): Promise<string> => await flattenCsv(ctx.file, USERS.pgloader, 'pgloader')
 const binary = async (ctx: Ctx): Promise<string> => await toBinary(await psqlCsv(ctx), USERS.psqlBinary, 'binary')
 const tunedBinary = async (ctx: Ctx): Promise<string> => await toBinary(await psqlCsv(ctx), USERS.psqlTuned, 'tuned')
-const mirror = (ctx: Ctx): boolean => ctx.scenario === 'resync'
+const mirror = (ctx: Ctx): boolean => ctx.scenario !== 'initial'
 export const CLI_METHOD = 'brx-sync CLI (whole process)'
 export const TUNED_METHOD = 'psql binary staging, tuned'
 const ENGINE_DIFF_METHOD = 'brx-sync diff=engine'
 const ENGINE_DIFF_CLI_METHOD = 'brx-sync CLI diff=engine'
 
-/** `brx-sync sync` as a user runs it: a process of its own, wall time and its CPU. */
+/** `brx-sync sync` as a user runs it: a process of its own, wall time, its CPU and peak RSS (--json only changes what it prints). */
 async function brxCli (ctx: Ctx, user: string, extra: string[] = []): Promise<Timed> {
   const main = path.resolve(__dirname, '../src/cli/main.js')
-  const r = await runProcess(process.execPath, [main, 'sync', '--input', ctx.file, '--user', user, '--no-mapping', '--database-url', DB_URL, ...extra])
-  return { cpuMs: r.cpuMs }
+  const r = await runProcess(process.execPath, [main, 'sync', '--input', ctx.file, '--user', user, '--no-mapping', '--json', '--database-url', DB_URL, ...extra])
+  let report: SyncReport | undefined
+  try { report = JSON.parse(r.stdout) as SyncReport } catch {}
+  return { cpuMs: r.cpuMs, peakRssMb: r.peakRssMb, report }
 }
 
 /** The alternatives, in the order they run after brx-sync. */
@@ -90,40 +106,40 @@ const methods: Method[] = [
   {
     name: 'psql \\copy (CSV ready)',
     user: USERS.psqlCopy,
-    scenarios: ['initial', 'resync'],
+    scenarios: SCENARIOS,
     prepare: psqlCsv,
     run: async ctx => mirror(ctx) ? await psqlMergeResync(await psqlCsv(ctx), USERS.psqlCopy) : await psqlCopyInitial(await psqlCsv(ctx)),
   },
   {
     name: 'psql \\copy binary (ready)',
     user: USERS.psqlBinary,
-    scenarios: ['initial', 'resync'],
+    scenarios: SCENARIOS,
     prepare: binary,
     run: async ctx => mirror(ctx) ? await psqlMergeBinaryResync(await binary(ctx), USERS.psqlBinary) : await psqlCopyBinaryInitial(await binary(ctx)),
   },
   {
     name: TUNED_METHOD,
     user: USERS.psqlTuned,
-    scenarios: ['resync'],
+    scenarios: ['resync', 'identical'],
     prepare: tunedBinary,
     run: async ctx => await psqlTunedResync(await tunedBinary(ctx), USERS.psqlTuned),
   },
   {
     name: CLI_METHOD,
     user: USERS.brxCli,
-    scenarios: ['initial', 'resync'],
+    scenarios: SCENARIOS,
     run: async ctx => await brxCli(ctx, USERS.brxCli),
   },
   {
     name: ENGINE_DIFF_METHOD,
     user: USERS.brxDb,
-    scenarios: ['resync'],
-    run: async ctx => await sync({ input: ctx.file, userId: USERS.brxDb, mapping: { source: 'none' }, databaseUrl: DB_URL, diff: 'engine' }),
+    scenarios: ['resync', 'identical'],
+    run: async ctx => await runBrx(ctx.file, USERS.brxDb, 'engine'),
   },
   {
     name: ENGINE_DIFF_CLI_METHOD,
     user: USERS.brxCliDb,
-    scenarios: ['resync'],
+    scenarios: ['resync', 'identical'],
     run: async ctx => await brxCli(ctx, USERS.brxCliDb, ['--diff', 'engine']),
   },
   {
@@ -156,11 +172,11 @@ const methods: Method[] = [
 ]
 const sliceOf = (ctx: Ctx): number => Math.min(ctx.size, ctx.quick ? 2_000 : 10_000)
 
-async function runBrx (file: string, user: string): Promise<{ ms: number, report: SyncReport, host: HostStats }> {
+async function runBrx (file: string, user: string, diff?: 'engine' | 'database'): Promise<InProcess> {
   const mon = monitorHost(await idleLoopP99())
   const t0 = performance.now()
   try {
-    const report = await sync({ input: file, userId: user, mapping: { source: 'none' }, databaseUrl: DB_URL })
+    const report = await sync({ input: file, userId: user, mapping: { source: 'none' }, databaseUrl: DB_URL, ...(diff !== undefined ? { diff } : {}) })
     return { ms: performance.now() - t0, report, host: mon.stop() }
   } catch (err) {
     mon.stop()
@@ -171,20 +187,15 @@ async function runBrx (file: string, user: string): Promise<{ ms: number, report
 /** The method's user starts empty (initial) or as a copy of the base (re-sync), on a settled table. */
 async function startFrom (ctx: Ctx, user: string): Promise<void> {
   await ctx.pool.query(`DELETE FROM ${TABLE} WHERE user_id = $1`, [user])
-  if (ctx.scenario === 'resync') await cloneUser(ctx.pool, USERS.base, user)
+  if (ctx.scenario !== 'initial') await cloneUser(ctx.pool, USERS.base, user)
   await settle(ctx.pool)
 }
 
 async function scenario (sc: Scenario, data: Exports, pool: pg.Pool, quick: boolean, only: string[] | null): Promise<Run[]> {
-  const ctx: Ctx = { scenario: sc, size: data.size, file: sc === 'initial' ? data.base : data.changed, pool, quick, only }
+  const ctx: Ctx = { scenario: sc, size: data.size, file: sc === 'resync' ? data.changed : data.base, pool, quick, only }
   const label = `${sc} ${sizeLabel(data.size)}`
   const out: Run[] = []
   const note = (r: Run): void => { out.push(r); log(`${label}: ${r.method} ${r.ms === null ? r.note : fmtSec(r.ms) + ' s'} ${r.same === true ? '✓' : r.same === false ? '✗' : ''}`) }
-  if (sc === 'resync') {
-    log(`${label}: loading the base state (untimed)`)
-    await pool.query(`DELETE FROM ${TABLE} WHERE user_id = $1`, [USERS.base])
-    await sync({ input: data.base, userId: USERS.base, mapping: { source: 'none' }, databaseUrl: DB_URL })
-  }
 
   // brx-sync first: its rows are the reference every alternative is checked against.
   await startFrom(ctx, USERS.brx)
@@ -192,10 +203,11 @@ async function scenario (sc: Scenario, data: Exports, pool: pg.Pool, quick: bool
   const { ms, report, host } = await runBrx(ctx.file, USERS.brx)
   const ref = await checksum(pool, USERS.brx)
   note({
-    scenario: sc, size: data.size, method: 'brx-sync', rows: report.rows.read, ms, same: null,
-    note: `ins ${fmtInt(report.rows.inserted)} upd ${fmtInt(report.rows.updated)} del ${fmtInt(report.rows.deleted)}`,
+    scenario: sc, size: data.size, method: 'brx-sync', rows: report.rows.read, ms, same: null, diff: report.diff,
+    note: `${counts(report)}${sc !== 'initial' ? `, diff=${report.diff}` : ''}`,
     brx: { host, phases: report.phases, workerBusyMs: report.workerBusyMs, rows: report.rows },
   })
+  if (sc === 'identical' && report.rows.inserted + report.rows.updated + report.rows.deleted !== 0) log(`${label}: WARNING brx-sync reports changes on an identical re-sync`)
 
   for (const m of methods.filter(m => m.scenarios.includes(sc) && (only === null || only.some(o => m.name.toLowerCase().includes(o))))) {
     const run: Run = { scenario: sc, size: data.size, method: m.name, rows: 0, ms: null, same: null, note: '' }
@@ -207,7 +219,7 @@ async function scenario (sc: Scenario, data: Exports, pool: pg.Pool, quick: bool
       log(`${label}: ${m.name} ...`)
       const t0 = performance.now()
       const r = await m.run(ctx)
-      const ms = performance.now() - t0
+      const ms = isInProcess(r) ? r.ms : performance.now() - t0
       if (isSliced(r)) {
         // Per-row cost on the slice, scaled to the full export; verified on the slice's keys only.
         run.rows = r.rows
@@ -217,10 +229,25 @@ async function scenario (sc: Scenario, data: Exports, pool: pg.Pool, quick: bool
         run.same = sameChecksum(await checksum(pool, m.user, r.slice), await checksum(pool, USERS.brx, r.slice))
       } else {
         run.ms = ms
+        const notes: string[] = []
+        const rep = isTimed(r) ? r.report : isInProcess(r) ? r.report : undefined
+        if (rep !== undefined) {
+          run.diff = rep.diff
+          notes.push(counts(rep) + (sc !== 'initial' ? `, diff=${rep.diff}` : ''))
+          if (m.name.includes('diff=engine') && sc !== 'initial' && rep.diff !== 'engine') notes.push('engine diff asked, database diff ran')
+        }
+        if (isInProcess(r)) run.brx = { host: r.host, phases: r.report.phases, workerBusyMs: r.report.workerBusyMs, rows: r.report.rows }
         if (isTimed(r)) {
           run.cpuMs = r.cpuMs
-          if (r.cpuMs !== null) run.note = `Node CPU ${(r.cpuMs * 1000 / report.rows.read).toFixed(1)} µs/row (user+sys ${fmtSec(r.cpuMs)} s)`
+          run.peakRssMb = r.peakRssMb
+          if (r.cpuMs !== null) notes.push(`Node CPU ${(r.cpuMs * 1000 / report.rows.read).toFixed(1)} µs/row (user+sys ${fmtSec(r.cpuMs)} s)`)
+          if (r.peakRssMb !== null) notes.push(`peak RSS ${fmtInt(r.peakRssMb)} MB`)
+          if (r.report !== undefined) {
+            run.outsideSyncMs = ms - r.report.phases.total
+            notes.push(`outside sync() ${fmtSec(run.outsideSyncMs)} s`)
+          }
         }
+        run.note = notes.join('; ')
         const sum = await checksum(pool, m.user)
         run.rows = sum.count
         run.same = sameChecksum(sum, ref)
@@ -233,9 +260,11 @@ async function scenario (sc: Scenario, data: Exports, pool: pg.Pool, quick: bool
     await pool.query(`DELETE FROM ${TABLE} WHERE user_id = $1`, [m.user])
     note(run)
   }
-  await pool.query(`DELETE FROM ${TABLE} WHERE user_id = ANY($1::uuid[])`, [[USERS.brx, USERS.base]])
+  await pool.query(`DELETE FROM ${TABLE} WHERE user_id = $1`, [USERS.brx])
   return out
 }
+
+const counts = (r: SyncReport): string => `ins ${fmtInt(r.rows.inserted)} upd ${fmtInt(r.rows.updated)} del ${fmtInt(r.rows.deleted)}`
 
 // ---- report -----------------------------------------------------------------------------------
 
@@ -254,7 +283,7 @@ function resultsTable (runs: Run[], markdown: boolean): string {
 function hostTable (runs: Run[], markdown: boolean): string {
   const rows = runs.filter(r => r.brx !== undefined).map(r => {
     const b = r.brx as NonNullable<Run['brx']>
-    return [`${r.scenario} ${sizeLabel(r.size)}`, 'brx-sync', fmtSec(b.phases.total), fmtSec(b.phases.load), fmtSec(b.phases.merge), fmtSec(b.workerBusyMs),
+    return [`${r.scenario} ${sizeLabel(r.size)}`, r.method, fmtSec(b.phases.total), fmtSec(b.phases.load), fmtSec(b.phases.merge), fmtSec(b.workerBusyMs),
       b.host.loopP50Ms.toFixed(1), b.host.loopP99Ms.toFixed(1), b.host.loopMaxMs.toFixed(1), b.host.idleP99Ms.toFixed(1), fmtInt(b.host.baseRssMb), fmtInt(b.host.peakRssMb)]
   })
   return table(['scenario', 'method', 'total s', 'load s', 'merge s', 'worker busy s', 'loop p50 ms', 'loop p99 ms', 'loop max ms', 'idle p99 ms', 'RSS before MB', 'peak RSS MB'], rows, markdown)
@@ -262,57 +291,87 @@ function hostTable (runs: Run[], markdown: boolean): string {
 
 interface Target { name: string, value: string, pass: boolean | null }
 
-function targets (runs: Run[], extraRssMb: number[]): Target[] {
+/** The psql methods a scenario's ratio may be taken against; the fastest of those that ran is the one used. */
+const PSQL_INITIAL = ['psql \\copy binary (ready)', 'psql \\copy (CSV ready)']
+const PSQL_RESYNC = [TUNED_METHOD, 'psql \\copy binary (ready)', 'psql \\copy (CSV ready)']
+const BRX_VARIANTS: Array<[method: string, label: string]> = [
+  ['brx-sync', 'brx in-process'],
+  [CLI_METHOD, 'brx CLI (whole process)'],
+  [ENGINE_DIFF_METHOD, 'brx diff=engine in-process'],
+  [ENGINE_DIFF_CLI_METHOD, 'brx CLI diff=engine (whole process)'],
+]
+/** Issue 10's targets: initial ≤ 1.15× psql binary COPY at 250k and ≤ 1.10× at 1M; re-sync ≤ 0.5×; identical re-sync ≤ 0.35× the tuned psql. */
+const limitOf = (sc: Scenario, size: number): number => sc === 'initial' ? (size >= 1_000_000 ? 1.10 : 1.15) : sc === 'resync' ? 0.5 : 0.35
+const RSS_LIMIT_MB = 400
+
+function targets (runs: Run[], memory: MemoryResult[]): Target[] {
   const t: Target[] = []
-  if (runs.length === 0) return rssTargets(t, [], extraRssMb)
   const sizes = [...new Set(runs.map(r => r.size))].sort((a, b) => a - b)
   const at = (sc: Scenario, size: number, method: string): Run | undefined => runs.find(r => r.scenario === sc && r.size === size && r.method === method && r.ms !== null)
-  // The brief's targets are stated for 250k; without a 250k run, the largest size stands in (and says so).
-  const big = sizes.includes(250_000) ? 250_000 : sizes[sizes.length - 1]
-  // The limit is psql's BINARY COPY and the tuned staged merge: the strongest thing a user could do by hand.
-  const ratio = (sc: Scenario, method: string, name: string, test: (x: number) => boolean | null, show: (x: number) => string, brxMethod = 'brx-sync'): void => {
-    const b = at(sc, big, brxMethod); const o = at(sc, big, method)
-    if (b === undefined || o === undefined) { t.push({ name: `${name} (${sc} ${sizeLabel(big ?? 0)})`, value: 'not run', pass: null }); return }
-    const x = (o.ms as number) / (b.ms as number)
-    t.push({ name: `${name} (${sc} ${sizeLabel(big)})`, value: show(x), pass: test(x) })
+  const where = (sc: Scenario, size: number): string => `${sc === 'resync' ? 're-sync' : sc === 'identical' ? 'identical re-sync' : 'initial'} ${sizeLabel(size)}`
+  for (const size of sizes) {
+    for (const sc of SCENARIOS) {
+      if (!runs.some(r => r.scenario === sc && r.size === size)) continue
+      const limit = limitOf(sc, size)
+      // The strongest alternative is the fastest psql method that ran: the tuned re-sync and binary COPY by design, but never a slower one when another won this run.
+      const alts = (sc === 'initial' ? PSQL_INITIAL : PSQL_RESYNC).flatMap(m => at(sc, size, m) ?? [])
+      const best = alts.sort((a, b) => (a.ms as number) - (b.ms as number))[0]
+      const what = sc === 'initial' ? 'psql COPY (whole psql process)' : 'psql staged re-sync (whole psql process)'
+      for (const [method, label] of BRX_VARIANTS) {
+        const b = at(sc, size, method)
+        if (b === undefined) continue
+        const name = `${label} ≤ ${limit.toFixed(2)} × ${what} (${where(sc, size)})`
+        if (best === undefined) { t.push({ name, value: 'no psql method ran', pass: null }); continue }
+        const x = (b.ms as number) / (best.ms as number)
+        const ran = b.diff !== undefined && method.includes('diff=engine') && b.diff !== 'engine' ? ', database diff ran' : ''
+        const wrong = best.same === false ? ', its rows differ!' : ''
+        t.push({ name, value: `${x.toFixed(2)} × ${best.method} (${fmtSec(b.ms as number)} / ${fmtSec(best.ms as number)} s${ran}${wrong})`, pass: x <= limit })
+      }
+    }
+    const cli = at('initial', size, CLI_METHOD)
+    if (cli !== undefined) {
+      if (cli.cpuMs != null) {
+        const us = cli.cpuMs * 1000 / cli.rows
+        t.push({ name: `Node CPU per row ≤ 6 µs (CLI user+sys / rows, initial ${sizeLabel(size)})`, value: `${us.toFixed(1)} µs`, pass: us <= 6 })
+      }
+      if (cli.outsideSyncMs !== undefined) {
+        t.push({ name: `CLI one-shot overhead ≤ 0.3 s (wall − report total, initial ${sizeLabel(size)})`, value: `${fmtSec(cli.outsideSyncMs)} s`, pass: cli.outsideSyncMs <= 300 })
+      }
+    }
+    const cliRss = runs.filter(r => r.size === size && r.peakRssMb != null).map(r => r.peakRssMb as number)
+    if (cliRss.length > 0) t.push({ name: `peak RSS ≤ ${RSS_LIMIT_MB} MB (CLI child, largest of its runs at ${sizeLabel(size)})`, value: `${fmtInt(Math.max(...cliRss))} MB`, pass: Math.max(...cliRss) <= RSS_LIMIT_MB })
+    const p99 = runs.filter(r => r.size === size && r.brx !== undefined).map(r => (r.brx as NonNullable<Run['brx']>).host.loopP99Ms)
+    if (p99.length > 0) t.push({ name: `event-loop p99 ≤ 20 ms (worst in-process sync at ${sizeLabel(size)})`, value: `${Math.max(...p99).toFixed(1)} ms`, pass: Math.max(...p99) <= 20 })
+    const ratio = (sc: Scenario, method: string, name: string, min: number): void => {
+      const b = at(sc, size, 'brx-sync'); const o = at(sc, size, method)
+      if (b === undefined || o === undefined) return
+      const x = (o.ms as number) / (b.ms as number)
+      t.push({ name: `${name} (${where(sc, size)})`, value: `${x.toFixed(1)}× faster`, pass: x >= min })
+    }
+    ratio('initial', 'pgloader (CSV ready)', '≥ 8× faster than pgloader', 8)
+    for (const sc of ['initial', 'resync'] as Scenario[]) ratio(sc, "seeds' after (3×5k chunks)", "≥ 30× faster than seeds' after", 30)
   }
-  const brxIs = (x: number): string => `brx = ${(1 / x).toFixed(2)} × psql`
-  ratio('initial', 'psql \\copy binary (ready)', 'brx in-process ≤ 1.15 × psql binary COPY', x => 1 / x <= 1.15, brxIs)
-  ratio('initial', 'psql \\copy binary (ready)', 'brx CLI ≤ 1.15 × psql binary COPY (whole processes)', x => 1 / x <= 1.15, brxIs, CLI_METHOD)
-  ratio('resync', TUNED_METHOD, 'brx in-process ≤ 0.5 × tuned psql re-sync', x => 1 / x <= 0.5, brxIs)
-  ratio('resync', TUNED_METHOD, 'brx CLI ≤ 0.5 × tuned psql re-sync (whole processes)', x => 1 / x <= 0.5, brxIs, CLI_METHOD)
-  ratio('resync', TUNED_METHOD, 'brx diff=engine in-process ≤ 0.5 × tuned psql re-sync', x => 1 / x <= 0.5, brxIs, ENGINE_DIFF_METHOD)
-  ratio('resync', TUNED_METHOD, 'brx CLI diff=engine ≤ 0.5 × tuned psql re-sync (whole processes)', x => 1 / x <= 0.5, brxIs, ENGINE_DIFF_CLI_METHOD)
-  for (const r of runs.filter(r => r.method === CLI_METHOD && r.scenario === 'initial' && r.cpuMs != null)) {
-    const us = (r.cpuMs as number) * 1000 / r.rows
-    t.push({ name: `Node CPU per row ≤ 6 µs (CLI, initial ${sizeLabel(r.size)})`, value: `${us.toFixed(1)} µs`, pass: us <= 6 })
-  }
-  ratio('initial', 'pgloader (CSV ready)', '≥ 8× faster than pgloader', x => x >= 8, x => `${x.toFixed(1)}× faster`)
-  for (const sc of ['initial', 'resync'] as Scenario[]) ratio(sc, "seeds' after (3×5k chunks)", "≥ 30× faster than seeds' after", x => x >= 30, x => `${x.toFixed(1)}× faster`)
-  for (const sc of ['initial', 'resync'] as Scenario[]) {
-    const small = at(sc, sizes[0], 'brx-sync'); const large = at(sc, sizes[sizes.length - 1], 'brx-sync')
-    const name = `per-row cost flat ±20% (${sc} ${sizeLabel(sizes[0])} → ${sizeLabel(sizes[sizes.length - 1])})`
-    if (small === undefined || large === undefined || small === large) { t.push({ name, value: 'needs two sizes', pass: null }); continue }
-    const d = ((large.ms as number) / large.rows) / ((small.ms as number) / small.rows) - 1
-    // A line through the two points splits the time into a per-sync constant (threads, connections, lock) and a per-row slope.
-    const slope = ((large.ms as number) - (small.ms as number)) / (large.rows - small.rows)
-    const fixed = (small.ms as number) - slope * small.rows
-    t.push({ name, value: `${d >= 0 ? '+' : ''}${(d * 100).toFixed(0)}% per row (fixed ≈ ${fmtSec(fixed)} s + ${(slope * 1000).toFixed(1)} µs/row)`, pass: Math.abs(d) <= 0.2 })
-  }
-  const hosts = runs.flatMap(r => r.brx !== undefined ? [r.brx.host] : [])
-  rssTargets(t, hosts.map(h => h.peakRssMb), extraRssMb)
-  const p99 = hosts.map(h => h.loopP99Ms)
-  t.push({ name: 'event-loop p99 ≤ 20 ms', value: p99.length > 0 ? `${Math.max(...p99).toFixed(1)} ms` : 'not run', pass: p99.length > 0 ? Math.max(...p99) <= 20 : null })
-  return t
-}
-
-function rssTargets (t: Target[], inProcess: number[], child: number[]): Target[] {
-  const add = (name: string, rss: number[]): void => {
-    if (rss.length > 0) t.push({ name: `peak RSS ≤ 400 MB (${name})`, value: `${fmtInt(Math.max(...rss))} MB`, pass: Math.max(...rss) <= 400 })
+  if (sizes.length > 1) {
+    for (const sc of SCENARIOS) {
+      const small = at(sc, sizes[0], 'brx-sync'); const large = at(sc, sizes[sizes.length - 1], 'brx-sync')
+      if (small === undefined || large === undefined) continue
+      const name = `per-row cost flat ±20% (${sc} ${sizeLabel(sizes[0])} → ${sizeLabel(sizes[sizes.length - 1])})`
+      const d = ((large.ms as number) / large.rows) / ((small.ms as number) / small.rows) - 1
+      // A line through the two points splits the time into a per-sync constant (threads, connections, lock) and a per-row slope.
+      const slope = ((large.ms as number) - (small.ms as number)) / (large.rows - small.rows)
+      const fixed = (small.ms as number) - slope * small.rows
+      t.push({ name, value: `${d >= 0 ? '+' : ''}${(d * 100).toFixed(0)}% per row (fixed ≈ ${fmtSec(fixed)} s + ${(slope * 1000).toFixed(1)} µs/row)`, pass: Math.abs(d) <= 0.2 })
+    }
   }
   // In-process RSS includes the bench's own baseline (see "RSS before"), so it errs on the high side.
-  add('in the bench process', inProcess)
-  add('CLI child, memory scope', child)
+  const inProcess = runs.flatMap(r => r.brx !== undefined ? [r.brx.host.peakRssMb] : [])
+  if (inProcess.length > 0) t.push({ name: `peak RSS ≤ ${RSS_LIMIT_MB} MB (in the bench process, bench baseline included)`, value: `${fmtInt(Math.max(...inProcess))} MB`, pass: Math.max(...inProcess) <= RSS_LIMIT_MB })
+  for (const m of memory) {
+    const diff = m.diffAsked === null ? '' : `, --diff ${m.diffAsked}${m.diffRan !== null && m.diffRan !== m.diffAsked ? ` (${m.diffRan} ran)` : ''}`
+    const name = `peak RSS ≤ ${RSS_LIMIT_MB} MB (memory scope: CLI child, ${m.scenario === 'resync' ? 're-sync' : 'initial'} ${sizeLabel(m.products)}${diff})`
+    t.push({ name, value: m.peakRssMb === null ? (m.error !== undefined ? `error: ${m.error.slice(0, 80)}` : 'not measured') : `${fmtInt(m.peakRssMb)} MB`, pass: m.peakRssMb === null ? null : m.peakRssMb <= RSS_LIMIT_MB })
+  }
+  if (!memory.some(m => m.products >= 5_000_000)) t.push({ name: `peak RSS ≤ ${RSS_LIMIT_MB} MB at 5M rows, initial and re-sync`, value: 'not run (--scope memory --include-5m)', pass: null })
   return t
 }
 
@@ -321,10 +380,14 @@ function rssTargets (t: Target[], inProcess: number[], child: number[]): Target[
 async function main (): Promise<void> {
   const { values: a } = parseArgs({
     options: {
-      scope: { type: 'string', default: 'initial,resync' },
+      scope: { type: 'string', default: 'initial,resync,identical' },
       sizes: { type: 'string', default: '25k,250k' },
       'include-1m': { type: 'boolean', default: false },
       'include-5m': { type: 'boolean', default: false },
+      // The memory scope's sizes, beyond --include-1m / --include-5m (e.g. "100k" for a quick check).
+      'memory-sizes': { type: 'string' },
+      // Which diff modes the memory scope's re-sync runs ("database,engine"; "none" for initial syncs only).
+      'memory-diffs': { type: 'string', default: 'database,engine' },
       quick: { type: 'boolean', default: false },
       markdown: { type: 'boolean', default: false },
       // Alternatives to race (substrings of their names, e.g. "psql,pgloader"); brx-sync always runs.
@@ -332,37 +395,54 @@ async function main (): Promise<void> {
     },
   })
   const scope = new Set((a.scope as string).split(',').map(s => s.trim()))
-  if (scope.has('all')) for (const s of ['initial', 'resync', 'micro', 'memory']) scope.add(s)
-  // Asking for the 1M/5M memory runs is asking for the memory scope.
-  if (a['include-1m'] === true || a['include-5m'] === true) scope.add('memory')
-  for (const s of scope) if (!['initial', 'resync', 'micro', 'memory', 'all'].includes(s)) throw new Error(`--scope: unknown scope "${s}" (initial, resync, micro, memory, all).`)
+  if (scope.has('all')) for (const s of [...SCENARIOS, 'micro', 'memory']) scope.add(s)
+  const memorySizes = [...new Set([
+    ...(a['include-1m'] === true ? [1_000_000] : []),
+    ...(a['include-5m'] === true ? [5_000_000] : []),
+    ...(typeof a['memory-sizes'] === 'string' ? a['memory-sizes'].split(',').filter(x => x.trim() !== '').map(parseSize) : []),
+  ])].sort((x, y) => x - y)
+  // Asking for memory sizes is asking for the memory scope.
+  if (memorySizes.length > 0) scope.add('memory')
+  for (const s of scope) if (![...SCENARIOS, 'micro', 'memory', 'all'].includes(s)) throw new Error(`--scope: unknown scope "${s}" (initial, resync, identical, micro, memory, all).`)
+  const memoryDiffs = (a['memory-diffs'] as string).split(',').map(x => x.trim()).filter(x => x !== '' && x !== 'none')
+  for (const d of memoryDiffs) if (d !== 'database' && d !== 'engine') throw new Error(`--memory-diffs: unknown diff "${d}" (database, engine, none).`)
   const sizes = [...new Set((a.sizes as string).split(',').map(parseSize))].sort((x, y) => x - y)
+  const scenarios = SCENARIOS.filter(sc => scope.has(sc))
   const md = a.markdown as boolean
   const only = typeof a.methods === 'string' ? a.methods.toLowerCase().split(',').map(x => x.trim()).filter(Boolean) : null
-  const out = (s: string): void => { process.stdout.write(s + '\n') }
+  // Everything printed is also kept, to be written next to the JSON results.
+  const printed: string[] = []
+  const out = (s: string): void => { printed.push(s); process.stdout.write(s + '\n') }
   // The load average says how much of the noise came from others sharing the machine.
   const machine: Record<string, unknown> = { cpus: os.availableParallelism(), node: process.version, platform: `${os.platform()} ${os.release()}`, loadavgAtStart: os.loadavg() }
-  const results: Record<string, unknown> = { startedAt: new Date().toISOString(), argv: process.argv.slice(2), machine }
+  const results: Record<string, unknown> = { startedAt: new Date().toISOString(), argv: process.argv.slice(2), command: `npm run bench -- ${process.argv.slice(2).join(' ')}`, machine }
 
   const runs: Run[] = []
-  const memoryRss: number[] = []
-  if (scope.has('initial') || scope.has('resync') || scope.has('memory')) await recreateDatabase(DB_URL)
-  if (scope.has('initial') || scope.has('resync')) {
+  let memory: MemoryResult[] = []
+  if (scenarios.length > 0 || scope.has('memory')) await recreateDatabase(DB_URL)
+  if (scenarios.length > 0) {
     const pool = newPool(3)
     try {
       results.postgres = (await pool.query('SHOW server_version')).rows[0].server_version
       await cleanupAll(pool)
       for (const size of sizes) {
         const data = await ensureExports(size, log)
-        if (scope.has('initial')) runs.push(...await scenario('initial', data, pool, a.quick as boolean, only))
-        if (scope.has('resync')) runs.push(...await scenario('resync', data, pool, a.quick as boolean, only))
+        if (scenarios.includes('initial')) runs.push(...await scenario('initial', data, pool, a.quick as boolean, only))
+        if (scenarios.some(sc => sc !== 'initial')) {
+          // The state every re-sync starts from (each method gets a copy of it).
+          log(`${sizeLabel(size)}: loading the base state (untimed)`)
+          await pool.query(`DELETE FROM ${TABLE} WHERE user_id = $1`, [USERS.base])
+          await sync({ input: data.base, userId: USERS.base, mapping: { source: 'none' }, databaseUrl: DB_URL })
+          for (const sc of scenarios.filter(sc => sc !== 'initial')) runs.push(...await scenario(sc, data, pool, a.quick as boolean, only))
+          await pool.query(`DELETE FROM ${TABLE} WHERE user_id = $1`, [USERS.base])
+        }
       }
     } finally {
       await cleanupAll(pool).catch(() => {})
       await pool.end()
     }
     results.runs = runs
-    machine.loadavgAtEnd = os.loadavg()
+    machine.loadavgAfterScenarios = os.loadavg()
     out(md ? '\n### brx-sync vs alternatives\n' : `\nbrx-sync vs alternatives (same data, same database, one run; vs brx > 1 = slower than brx-sync; ${os.availableParallelism()} CPUs, load average ${os.loadavg()[2].toFixed(1)} over the last 15 min)\n`)
     out(resultsTable(runs, md))
     if (runs.some(r => r.extrapolatedFrom !== undefined)) out(`\n* extrapolated: measured on the first rows only (see notes), scaled to the full size.`)
@@ -373,28 +453,31 @@ async function main (): Promise<void> {
     results.micro = await runMicro({ quick: a.quick as boolean, markdown: md, out })
   }
   if (scope.has('memory')) {
-    const big = [...(a['include-1m'] === true ? [1_000_000] : []), ...(a['include-5m'] === true ? [5_000_000] : [])]
-    if (big.length === 0) out('\nmemory: skipped (opt in with --include-1m and/or --include-5m)')
+    if (memorySizes.length === 0) out('\nmemory: skipped (opt in with --include-1m, --include-5m or --memory-sizes 100k,5m)')
     else {
-      const mem = await runMemory(big, { markdown: md, out, log })
-      results.memory = mem
-      memoryRss.push(...mem.flatMap(m => m.peakRssMb !== null ? [m.peakRssMb] : []))
+      memory = await runMemory(memorySizes, { markdown: md, out, log, diffs: memoryDiffs as MemoryDiff[], resync: memoryDiffs.length > 0 })
+      results.memory = memory
     }
   }
-  if (runs.length > 0 || memoryRss.length > 0) {
-    const t = targets(runs, memoryRss)
+  machine.loadavgAtEnd = os.loadavg()
+  if (runs.length > 0 || memory.length > 0) {
+    const t = targets(runs, memory)
     results.targets = t
     out(md ? '\n### Targets\n' : '\ntargets')
     out(table(['target', 'value', 'result'], t.map(x => [x.name, x.value, x.pass === null ? '-' : x.pass ? 'PASS' : 'MISS']), md, [0, 1, 2]))
   }
+  results.finishedAt = new Date().toISOString()
   const dir = path.resolve(__dirname, '../../bench/results')
   await fs.promises.mkdir(dir, { recursive: true })
   // latest.json is the last run whatever its scope; latest-<scopes>.json keeps the last run of each scope set,
-  // so a quick `--scope micro` does not erase the last end-to-end numbers.
+  // so a quick `--scope micro` does not erase the last end-to-end numbers. latest.md / latest.txt: what was printed.
   const json = JSON.stringify(results, null, 2) + '\n'
-  const named = `latest-${[...scope].filter(s => s !== 'all').sort().join('-')}.json`
-  for (const f of ['latest.json', named]) await fs.promises.writeFile(path.join(dir, f), json)
-  log(`results written to ${path.join(dir, 'latest.json')} and ${named}`)
+  const named = `latest-${[...scope].filter(s => s !== 'all').sort().join('-')}`
+  for (const f of ['latest', named]) {
+    await fs.promises.writeFile(path.join(dir, `${f}.json`), json)
+    await fs.promises.writeFile(path.join(dir, `${f}.${md ? 'md' : 'txt'}`), `${md ? '```sh\n' + (results.command as string) + '\n```' : '$ ' + (results.command as string)}\n${printed.join('\n')}\n`)
+  }
+  log(`results written to ${path.join(dir, 'latest.json')} (and ${named}.json; printed tables in latest.${md ? 'md' : 'txt'})`)
 }
 
 main().catch(err => {
