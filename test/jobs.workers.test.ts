@@ -24,6 +24,8 @@ import { BOSS_POOL, POOL, Sampler, jobs, overlappingRuns, resetQueue, spawnWorke
 const SELLERS = Number(process.env.BRX_JOBS_SELLERS ?? 12)
 const PRODUCTS = Number(process.env.BRX_JOBS_PRODUCTS ?? 3000)
 const BIG = Number(process.env.BRX_JOBS_BIG ?? 40_000)
+/** 2 minutes at the default size; the full size (60 × 25,000) gets time in proportion to its rows. */
+const TIMEOUT_MS = Math.max(120_000, Math.ceil((SELLERS * PRODUCTS * 2 + BIG) / 1000) * 60)
 
 const db = new pg.Pool({ connectionString: PG_URL, max: 3, application_name: 'brx-jobs-test' })
 const spawned: WorkerProc[] = []
@@ -53,7 +55,7 @@ async function loadingWorker (userId: string, workers: WorkerProc[]): Promise<Wo
 
 interface Seller { user: string, expect: ReturnType<typeof modelMirror>, jobIds: string[] }
 
-test(`three workers, ${SELLERS} sellers × ${PRODUCTS} + one of ${BIG}: SIGKILL mid-sync, restart, all correct`, { timeout: 120_000 }, async () => {
+test(`three workers, ${SELLERS} sellers × ${PRODUCTS} + one of ${BIG}: SIGKILL mid-sync, restart, all correct`, { timeout: TIMEOUT_MS }, async () => {
   const workers = [start('brx-jobs-w1'), start('brx-jobs-w2'), start('brx-jobs-w3')]
   const sampler = new Sampler(db, 'brx-jobs-w')
   const big: Seller = { user: newUser(), expect: new Map(), jobIds: [] }
