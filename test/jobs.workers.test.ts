@@ -25,7 +25,7 @@ const SELLERS = Number(process.env.BRX_JOBS_SELLERS ?? 12)
 const PRODUCTS = Number(process.env.BRX_JOBS_PRODUCTS ?? 3000)
 const BIG = Number(process.env.BRX_JOBS_BIG ?? 40_000)
 /** 2 minutes at the default size; the full size (60 × 25,000) gets time in proportion to its rows. */
-const TIMEOUT_MS = Math.max(120_000, Math.ceil((SELLERS * PRODUCTS * 2 + BIG) / 1000) * 60)
+const TIMEOUT_MS = Math.max(120_000, Math.ceil((SELLERS * PRODUCTS * 2 + BIG) / 1000) * 250)
 
 const db = new pg.Pool({ connectionString: PG_URL, max: 3, application_name: 'brx-jobs-test' })
 const spawned: WorkerProc[] = []
