@@ -1,7 +1,8 @@
 import type { SyncReport } from '../report/types'
 import { formatPreview } from './preview'
+import { grouped } from './digits'
 
-const n = (x: number): string => x.toLocaleString('en-US')
+const n = grouped
 
 /** The human-readable report: every input row accounted for, then where the time went. */
 export function formatReport (r: SyncReport): string {

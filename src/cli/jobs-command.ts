@@ -1,7 +1,10 @@
 import pino from 'pino'
 import type { EngineOptions, MappingOptions } from '../options'
-import { enqueueSync, scheduleSync, startWorker, type EnqueueOptions } from '../jobs'
+import type { EnqueueOptions } from '../jobs'
 import { numberFlag, str, UsageError, type Command, type Io, type Values } from './command'
+
+/** The jobs module (pg-boss, cron-parser) is required by these commands only, not by every CLI start. */
+const jobs = (): typeof import('../jobs') => require('../jobs') as typeof import('../jobs')
 
 /**
  * The job commands: `worker` consumes the queue, `enqueue` and `schedule`
@@ -90,7 +93,7 @@ function targetOf (v: Values): EnqueueOptions & { databaseUrl?: string } {
 
 async function runWorker (v: Values): Promise<number> {
   const logger = pino({ level: str(v['log-level']) ?? 'info', base: { cmd: 'worker', pid: process.pid } }, pino.destination(2))
-  const w = await startWorker({
+  const w = await jobs().startWorker({
     databaseUrl: str(v['database-url']),
     concurrency: numberFlag(v.concurrency, 'concurrency'),
     largeConcurrency: numberFlag(v['large-concurrency'], 'large-concurrency'),
@@ -133,7 +136,7 @@ export const enqueueCommand: Command = {
   usage: enqueueUsage,
   options: { ...targetOptions, large: { type: 'boolean' } },
   run: async (v, _p, io: Io) => {
-    const e = await enqueueSync({ ...targetOf(v), large: v.large === true ? true : undefined })
+    const e = await jobs().enqueueSync({ ...targetOf(v), large: v.large === true ? true : undefined })
     io.out(v.json === true ? JSON.stringify(e) + '\n' : e.jobId === null ? `already queued: ${e.key}\n` : `queued ${e.jobId} on ${e.queue}\n`)
     return 0
   },
@@ -147,7 +150,7 @@ export const scheduleCommand: Command = {
   run: async (v, _p, io: Io) => {
     const every = str(v.every)
     if (every === undefined) throw new UsageError('--every is required (15m, 1h, 1d).')
-    const s = await scheduleSync({ ...targetOf(v), every })
+    const s = await jobs().scheduleSync({ ...targetOf(v), every })
     io.out(v.json === true ? JSON.stringify(s) + '\n' : `scheduled ${s.key} every ${s.everySeconds} s\n`)
     return 0
   },

@@ -1,6 +1,5 @@
 import { Writable } from 'node:stream'
 import pino, { type Logger } from 'pino'
-import pretty from 'pino-pretty'
 
 export type LogFormat = 'auto' | 'json' | 'pretty'
 
@@ -13,6 +12,8 @@ export function cliLogger (o: { level: string, format: LogFormat, isTTY: boolean
   const write = o.write ?? ((line: string) => { process.stderr.write(line) })
   const readable = o.format === 'pretty' || (o.format === 'auto' && o.isTTY)
   if (!readable) return pino({ level: o.level, base: o.base }, o.write === undefined ? pino.destination(2) : lineStream(write))
+  // Required only here: JSON logs (every non-terminal run) never load pino-pretty.
+  const pretty = require('pino-pretty') as typeof import('pino-pretty')
   const stream = pretty({
     destination: lineStream(write),
     colorize: o.isTTY,

@@ -1,6 +1,7 @@
 import type { ChangeLine, Preview } from '../merge/changes'
+import { grouped } from './digits'
 
-const n = (x: number): string => x.toLocaleString('en-US')
+const n = grouped
 const v = (x: unknown): string => {
   const s = JSON.stringify(x) ?? 'null'
   return s.length > 60 ? s.slice(0, 57) + '...' : s

@@ -1,7 +1,8 @@
-import cliProgress from 'cli-progress'
+import type cliProgressType from 'cli-progress'
 import type { Progress } from '../report/types'
+import { grouped } from './digits'
 
-const n = (x: number): string => x.toLocaleString('en-US')
+const n = grouped
 const mib = (b: number): string => `${(b / (1 << 20)).toFixed(1)} MiB`
 
 /**
@@ -10,12 +11,14 @@ const mib = (b: number): string => `${(b / (1 << 20)).toFixed(1)} MiB`
  * input size is known, rows/s, ETA. Log lines go above it (`log`).
  */
 export class ProgressView {
-  private readonly multi: cliProgress.MultiBar
-  private bar: cliProgress.SingleBar | null = null
+  private readonly multi: cliProgressType.MultiBar
+  private bar: cliProgressType.SingleBar | null = null
   private readonly t0 = performance.now()
   private stopped = false
 
   constructor (stream: NodeJS.WriteStream = process.stderr) {
+    // Required only when a bar is shown (a terminal): piped and --json runs never load it.
+    const cliProgress = require('cli-progress') as typeof cliProgressType
     this.multi = new cliProgress.MultiBar({
       stream,
       format: (options, params, payload: Record<string, string>) => {

@@ -1,6 +1,7 @@
 import type { RunSummary } from '../runs/queries'
+import { grouped } from './digits'
 
-const n = (x: number | null | undefined): string => x == null ? '-' : x.toLocaleString('en-US')
+const n = (x: number | null | undefined): string => x == null ? '-' : grouped(x)
 const time = (d: Date | null): string => d === null ? '-' : d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z')
 const dur = (ms: number | null): string => ms === null ? '-' : ms < 10_000 ? `${(ms / 1000).toFixed(2)}s` : `${Math.round(ms / 1000)}s`
 const scope = (s: Record<string, unknown>): string => Object.entries(s).map(([k, v]) => `${k}=${String(v)}`).join(' ')

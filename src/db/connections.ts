@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream'
-import pg from 'pg'
-import { to as copyTo } from 'pg-copy-streams'
+import type pg from 'pg'
+import type * as copyStreams from 'pg-copy-streams'
 import type { Logger } from 'pino'
 import { cancelledError } from '../errors'
 
@@ -38,6 +38,14 @@ export interface OpenPoolOptions {
   queryTimeoutMs: number
 }
 
+/**
+ * pg and pg-copy-streams are required on first use, not on import: the worker
+ * threads import this module through the engine diff (src/diff/read) but
+ * never connect, and loading pg cost each worker ~130 ms of CPU at start.
+ */
+const pgDriver = (): typeof pg => require('pg') as typeof pg
+const copyTo = (sql: string): ReturnType<typeof copyStreams.to> => (require('pg-copy-streams') as typeof copyStreams).to(sql)
+
 // The connect bound of each pool we created, for the cancel connection opened beside it.
 const connectBounds = new WeakMap<pg.Pool, number>()
 
@@ -45,6 +53,7 @@ const connectBounds = new WeakMap<pg.Pool, number>()
 export function openPool (o: OpenPoolOptions): pg.Pool {
   if (o.pool !== null) return guardPool(o.pool, o.logger)
   const connectTimeoutMs = o.connectTimeoutMs
+  const pg = pgDriver()
   // The bound goes on the client, not the pool: pg-pool's connectionTimeoutMillis also bounds the
   // wait for a free pooled client, which concurrent syncs of one engine legitimately do for long.
   class BoundedClient extends pg.Client {
@@ -129,7 +138,7 @@ export async function cancelBackend (pool: pg.Pool, client: pg.PoolClient): Prom
   const pid = (client as unknown as { processID?: number }).processID
   if (pid === undefined) return
   const bound = connectBounds.get(pool)
-  const c = guardClient(new pg.Client({
+  const c = guardClient(new (pgDriver().Client)({
     ...pool.options,
     application_name: 'brx-sync-cancel',
     ...(bound !== undefined ? { connectionTimeoutMillis: bound } : {}),

@@ -2,7 +2,7 @@ import type { Logger } from 'pino'
 import type { MappingOptions } from '../options'
 import { resolveMappingConfig } from './config'
 import { FileResolver } from './file'
-import { MysqlResolver } from './mysql'
+import type { MysqlResolver } from './mysql'
 import { NoneResolver } from './none'
 import type { BlueprintResolver } from './types'
 
@@ -19,7 +19,8 @@ export function createResolver (opts: MappingOptions | undefined, logger?: Logge
   const cfg = resolveMappingConfig(opts)
   const log = logger?.child({ stage: 'map', source: cfg.source })
   switch (cfg.source) {
-    case 'mysql': return new MysqlResolver(cfg, log)
+    // Required only for a MySQL catalog: a sync without one loads neither it nor its LRU cache.
+    case 'mysql': return new (require('./mysql') as { MysqlResolver: typeof MysqlResolver }).MysqlResolver(cfg, log)
     case 'file': return new FileResolver(cfg, log)
     default: return new NoneResolver(cfg)
   }
