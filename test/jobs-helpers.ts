@@ -41,6 +41,10 @@ export async function waitJobsDone (db: pg.Pool, ids: string[], timeoutMs: numbe
 /** Samples every `everyMs` until stopped; keeps the maxima. */
 export class Sampler {
   readonly connections = new Map<string, number>()
+  /** Per application, the connections seen when its count first passed `bound`. */
+  readonly detail = new Map<string, string>()
+  /** Connections one worker may hold; above it the sampler records what they are. */
+  bound?: number
   maxActivePerKey = 0
   samples = 0
   private stopped = false
@@ -54,7 +58,15 @@ export class Sampler {
     while (!this.stopped) {
       const c = await this.db.query<{ app: string, n: number }>(
         'SELECT application_name AS app, count(*)::int AS n FROM pg_stat_activity WHERE application_name LIKE $1 GROUP BY 1', [`${this.prefix}%`])
-      for (const r of c.rows) this.connections.set(r.app, Math.max(this.connections.get(r.app) ?? 0, r.n))
+      for (const r of c.rows) {
+        if (r.n > (this.connections.get(r.app) ?? 0) && this.bound !== undefined && r.n > this.bound) {
+          // What the extra connections are, for the failure message.
+          const d = await this.db.query<{ line: string }>(
+            "SELECT format('%s %s %s %s', pid, coalesce(state, '-'), backend_start::time(0), left(regexp_replace(query, '\\s+', ' ', 'g'), 70)) AS line FROM pg_stat_activity WHERE application_name = $1 ORDER BY backend_start", [r.app])
+          this.detail.set(r.app, d.rows.map(x => x.line).join(' | '))
+        }
+        this.connections.set(r.app, Math.max(this.connections.get(r.app) ?? 0, r.n))
+      }
       const a = await this.db.query<{ n: number }>(
         "SELECT coalesce(max(n), 0)::int AS n FROM (SELECT count(*) AS n FROM pgboss.job WHERE state = 'active' AND name LIKE 'brx-sync%' GROUP BY singleton_key) x")
         .catch(() => ({ rows: [{ n: 0 }] }))
