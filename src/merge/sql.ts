@@ -1,5 +1,6 @@
 import { compareColumns, quoteIdent, quoteTable, sqlType } from '../dataset'
 import type { DatasetSpec } from '../dataset/types'
+import { literal, type CitusLayout } from '../db/citus'
 import { DERIVED_TABLE, buildDerivedSql } from './derived'
 
 /**
@@ -55,7 +56,21 @@ export interface MergeSql {
 
 export const SEQ_COLUMN = 'brx_seq'
 
-export function buildMergeSql (d: DatasetSpec, staging: string): MergeSql {
+/**
+ * With `citus` (the target is distributed by a scope column; README "Running
+ * on Citus") the same merge in the form Citus accepts: staging carries the
+ * scope columns and is distributed by the target's column, co-located with
+ * it; every join and subquery against staging is correlated on the scope;
+ * a first sync's later occurrences are inserted with ON CONFLICT DO NOTHING
+ * (a local temp table cannot feed a correlated subquery). The light path
+ * (createTemp) and the engine diff's statements are not used there.
+ */
+export function buildMergeSql (d: DatasetSpec, staging: string, citus?: CitusLayout): MergeSql {
+  const plain = buildPlainSql(d, staging)
+  return citus === undefined ? plain : { ...plain, ...buildCitusSql(d, staging, citus) }
+}
+
+function buildPlainSql (d: DatasetSpec, staging: string): MergeSql {
   const target = quoteTable(d.table)
   const inputCols = d.columns.map(c => quoteIdent(c.name))
   // The target's columns: the input's, then the derived ones (computed into brx_src).
@@ -115,5 +130,42 @@ export function buildMergeSql (d: DatasetSpec, staging: string): MergeSql {
     insertAll: `INSERT INTO ${target} (${insertCols}) SELECT ${insertVals} FROM ${src} s`,
     insertNew: `INSERT INTO ${target} (${insertCols}) SELECT ${insertVals} FROM ${src} s WHERE NOT EXISTS (SELECT 1 FROM ${target} t WHERE ${inScope()} AND ${keyJoin})`,
     delete: `DELETE FROM ${target} t WHERE ${inScope()} AND NOT EXISTS (SELECT 1 FROM ${staging} s WHERE ${keyJoin})`,
+  }
+}
+
+/** The statements that differ on Citus; the rest (update, insert from brx_diff, analyze, COPY into the target) are the same. */
+function buildCitusSql (d: DatasetSpec, staging: string, citus: CitusLayout): Partial<MergeSql> {
+  const target = quoteTable(d.table)
+  const stagedCols = [...d.scope, ...d.columns]
+  const written = [...d.columns, ...(d.derived ?? [])]
+  const cols = written.map(c => quoteIdent(c.name))
+  const src = d.derived !== undefined && d.derived.length > 0 ? DERIVED_TABLE : staging
+  const cmp = compareColumns(d).map(c => quoteIdent(c))
+  const scopeCols = d.scope.map(c => quoteIdent(c.name))
+  const keyJoin = d.key.map(k => `t.${quoteIdent(k)} = s.${quoteIdent(k)}`).join(' AND ')
+  // Staging's rows carry the scope: correlate on every scope column (the distribution column among them).
+  const scopeJoin = (a: string, b: string): string => d.scope.map(c => `${a}.${quoteIdent(c.name)} = ${b}.${quoteIdent(c.name)}`).join(' AND ')
+  const inScope = (alias: string): string => d.scope.map((c, i) => `${alias}.${quoteIdent(c.name)} = $${i + 1}::${sqlType(c.type)}`).join(' AND ')
+  const scopeParams = d.scope.map((c, i) => `$${i + 1}::${sqlType(c.type)}`)
+  const insertCols = [...scopeCols, ...cols].join(', ')
+  const insertVals = [...scopeParams, ...cols.map(c => `s.${c}`)].join(', ')
+  const row = (alias: string): string => `(${cmp.map(c => `${alias}.${c}`).join(', ')})`
+  const keyList = d.key.map(k => quoteIdent(k)).join(', ')
+  const conflict = [...scopeCols, ...d.key.map(k => quoteIdent(k))].join(', ')
+  const lastWins = `(SELECT DISTINCT ON (${keyList}) * FROM brx_late ORDER BY ${keyList}, brx_ord DESC)`
+  const defs = stagedCols.map(c => `${quoteIdent(c.name)} ${sqlType(c.type)}`).join(', ')
+  return {
+    createStaging: `CREATE UNLOGGED TABLE ${staging} (${defs}, ${SEQ_COLUMN} integer NOT NULL) WITH (autovacuum_enabled = false); ` +
+      `SELECT create_distributed_table(${literal(staging)}, ${literal(citus.column)}, colocate_with => ${literal(target)})`,
+    copy: `COPY ${staging} (${[...scopeCols, ...d.columns.map(c => quoteIdent(c.name))].join(', ')}, ${SEQ_COLUMN}) FROM STDIN (FORMAT binary)`,
+    dedup: `DELETE FROM ${staging} a USING ${staging} b WHERE ${scopeJoin('a', 'b')} AND ${d.key.map(k => `a.${quoteIdent(k)} = b.${quoteIdent(k)}`).join(' AND ')} AND a.${SEQ_COLUMN} < b.${SEQ_COLUMN}`,
+    // Staging is co-located with the target: a router join in the scope's shard; the (few) changed rows land in a coordinator temp table.
+    classify: `CREATE TEMP TABLE brx_diff ON COMMIT DROP AS SELECT s.*, t.${quoteIdent(d.key[0])} IS NOT NULL AS brx_present FROM ${src} s LEFT JOIN ${target} t ON ${inScope('t')} AND ${scopeJoin('t', 's')} AND ${keyJoin} WHERE ${inScope('s')} AND (t.${quoteIdent(d.key[0])} IS NULL OR ${row('t')} IS DISTINCT FROM ${row('s')})`,
+    insertAll: `INSERT INTO ${target} (${insertCols}) SELECT ${insertVals} FROM ${src} s WHERE ${inScope('s')}`,
+    insertNew: `INSERT INTO ${target} (${insertCols}) SELECT ${insertVals} FROM ${src} s WHERE ${inScope('s')} AND NOT EXISTS (SELECT 1 FROM ${target} t WHERE ${inScope('t')} AND ${scopeJoin('t', 's')} AND ${keyJoin})`,
+    delete: `DELETE FROM ${target} t WHERE ${inScope('t')} AND NOT EXISTS (SELECT 1 FROM ${staging} s WHERE ${scopeJoin('s', 't')} AND ${keyJoin})`,
+    // lateUpdate has already written every late key that exists; the rest are inserted. RETURNING: with
+    // ON CONFLICT pulled to the coordinator, Citus' command tag counts every source row, RETURNING's rows are exact.
+    lateInsert: `INSERT INTO ${target} (${insertCols}) SELECT ${insertVals} FROM ${lastWins} s ON CONFLICT (${conflict}) DO NOTHING RETURNING 1`,
   }
 }

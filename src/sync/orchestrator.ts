@@ -102,9 +102,12 @@ async function prepare (run: SyncRun): Promise<void> {
   const o = run.options
   // The input first: a missing file or a rejected token fails before anything is locked, recorded or opened for COPY.
   run.source = await openInput(run)
-  // Not with change capture: a dry run rolls back the transaction that would hold a light run's row.
-  run.light = run.unmapped === null && !o.dryRun && o.changesFile === null && await isSmallInput(run.source, SMALL_INPUT_BYTES)
   await checkSchema(run.control, run.dataset)
+  const citus = await run.engine.citus.layout(run.control, run.dataset)
+  if (citus !== null) run.useCitus(citus)
+  // Not with change capture: a dry run rolls back the transaction that would hold a light run's row.
+  // Not on Citus: a TEMP staging table cannot feed the correlated subqueries there (README "Running on Citus").
+  run.light = run.citus === null && run.unmapped === null && !o.dryRun && o.changesFile === null && await isSmallInput(run.source, SMALL_INPUT_BYTES)
   const tLock = performance.now()
   await acquireScopeLock(run.control, run.dataset.table, o.scope.key, { wait: o.lock === 'wait', timeoutMs: o.lockTimeoutMs, signal: o.signal })
   run.locked = true
@@ -155,13 +158,13 @@ async function openSink (run: SyncRun): Promise<TupleLayout> {
   if (direct) {
     run.direct = await openDirectSink(run.control, run.sql.directCopy, run.id)
     run.sink = run.direct
-    return { prefix: run.dataset.scope.map((c, i) => ({ type: c.type, value: o.scope.list[i] })), seq: false }
+    return { prefix: run.scopePrefix, seq: false }
   }
   await run.control.query(run.sql.createStaging)
   const existing = await readScope(run)
   run.sink = await openStagingSink({ pool: run.engine.pool, poolMax: run.engine.settings.pgPoolSize, clients: run.clients, copySql: run.sql.copy, wanted: o.writers, signal: o.signal })
   diffInEngine(run, existing)
-  return { prefix: [], seq: true }
+  return { prefix: run.stagingPrefix, seq: true }
 }
 
 /**
@@ -172,7 +175,7 @@ async function openSink (run: SyncRun): Promise<TupleLayout> {
  */
 async function readScope (run: SyncRun): Promise<ExistingRows | null> {
   const o = run.options
-  const reason = databaseDiffReason(o, run.dataset)
+  const reason = databaseDiffReason(o, run.dataset, run.citus !== null)
   if (reason !== null) {
     if (o.diff === 'engine') run.log.info({ phase: 'diff-read', reason }, 'engine diff not applicable: database diff')
     return null

@@ -4,10 +4,12 @@ import type { Logger } from 'pino'
 import type Piscina from 'piscina'
 import { cancelledError, SyncError } from '../errors'
 import { newMappingStats, type BlueprintResolver, type MappingStats } from '../map'
+import type { CitusLayout, CitusTargets } from '../db/citus'
 import { buildMergeSql, type MergeSql } from '../merge/sql'
 import type { FilledEngineOptions, FilledSyncOptions } from '../options'
 import type { OpenedSource } from '../read/source'
 import type { Progress } from '../report/types'
+import type { TupleLayout } from '../transform/partition'
 import { stagingName, type RunRow } from '../runs/runs'
 import type { DiffSink } from '../diff/sink'
 import type { DirectSink, Sink } from '../write/sinks'
@@ -19,6 +21,8 @@ export interface EngineHandles {
   readonly resolver: BlueprintResolver
   readonly logger: Logger
   readonly settings: FilledEngineOptions
+  /** Which targets are distributed with Citus (src/db/citus.ts), detected once per engine. */
+  readonly citus: CitusTargets
 }
 
 /** What the load stage counted, summed over partitions. */
@@ -59,7 +63,9 @@ const newTotals = (): LoadTotals => ({ read: 0, valid: 0, rejected: 0, unmapped:
 export class SyncRun {
   readonly id = randomUUID()
   readonly staging = stagingName(this.id)
-  readonly sql: MergeSql
+  sql: MergeSql
+  /** The target is distributed with Citus: the merge's Citus form, no light path, no engine diff (README "Running on Citus"). */
+  citus: CitusLayout | null = null
   /** The same merge over the light path's TEMP staging (see SMALL_INPUT_BYTES). */
   readonly lightSql: MergeSql
   /** What to do with an unmapped record; null when this sync maps nothing. */
@@ -87,6 +93,21 @@ export class SyncRun {
     this.lightSql = buildMergeSql(options.dataset, LIGHT_STAGING)
     this.unmapped = options.dataset.mapping !== undefined && engine.resolver.source !== 'none' ? engine.settings.unmapped : null
     this.log = engine.logger.child({ runId: this.id })
+  }
+
+  /** The target turned out to be distributed (checked under the scope lock's connection, before anything is written). */
+  useCitus (layout: CitusLayout): void {
+    this.citus = layout
+    this.sql = buildMergeSql(this.options.dataset, this.staging, layout)
+  }
+
+  /** Values written before the columns of each staged tuple: on Citus staging carries the scope (its distribution column). */
+  get stagingPrefix (): TupleLayout['prefix'] {
+    return this.citus === null ? [] : this.scopePrefix
+  }
+
+  get scopePrefix (): TupleLayout['prefix'] {
+    return this.dataset.scope.map((c, i) => ({ type: c.type, value: this.options.scope.list[i] }))
   }
 
   get control (): pg.PoolClient { return this.clients[0] }
