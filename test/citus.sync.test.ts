@@ -11,6 +11,7 @@
  *   - migrate --citus: the target is distributed by user_id, the bookkeeping tables stay local
  *   - randomized first syncs, re-syncs, mirror deletes, upserts, rejects and duplicates of
  *     several users equal the reference model (test/model.ts), others' rows untouched
+ *   - small inputs take the light path (coordinator TEMP staging, no distributed DDL)
  *   - staging is a distributed table co-located with the target while a sync runs
  *   - two sellers whose shards are on different workers sync at once
  *   - SIGKILL of a CLI sync mid-merge: the seller's rows are the old or the new inventory
@@ -28,7 +29,7 @@ import pino from 'pino'
 import { createEngine, type Engine } from '../src'
 import { applyExport, canonicalJson, identityViolations, parseElements, COMPARED, type ApplyResult, type Row, type State } from './model'
 import { Prng, freshId, changeProduct, randomProduct, readNdjson, readUserRows, removeTmp, renderExport, seedFromEnv, snapshotUser, tmpPath, writeExport, type Product } from './helpers'
-import { appName, backends, closeEngine, phaseOf, runsOf, spawnCli, stateHash, tableExists, waitFor, writeProducts } from './fault-helpers'
+import { appName, backends, closeEngine, phaseOf, runsOf, simpleProducts, spawnCli, stateHash, tableExists, waitFor, writeJson, writeProducts } from './fault-helpers'
 
 const ENABLED = process.env.BRX_TEST_CITUS === '1'
 const SKIP = ENABLED ? false : 'set BRX_TEST_CITUS=1 to run the Citus suite (it starts the local cluster of ../shared/citus: start-citus.sh)'
@@ -193,6 +194,32 @@ test(`randomized first syncs, re-syncs, mirror deletes, upserts and rejects on C
     }
   }
   assert.ok(syncs >= 12)
+})
+
+/** Shard ids handed out so far: a sync that creates a distributed staging table takes 32 more. */
+async function shardIds (): Promise<string> {
+  return (await db().query<{ v: string }>('SELECT last_value::text AS v FROM pg_dist_shardid_seq')).rows[0].v
+}
+
+test('small inputs take the light path on Citus (coordinator TEMP staging, no distributed DDL) and equal the model', { skip: SKIP, timeout: 60_000 }, async () => {
+  const user = randomUUID()
+  const state: State = new Map()
+  const v1 = simpleProducts(120, 1)
+  const v2 = [...simpleProducts(100, 1, i => i % 7 === 0 ? { quantity: 50 + i, price_cents: 9 } : {}), ...simpleProducts(15, 500)]
+  const v3 = simpleProducts(30, 480, i => ({ name_en: `renamed ${i}` }))
+  const shards0 = await shardIds()
+  for (const [i, [records, mode]] of ([[v1, 'mirror'], [v2, 'mirror'], [v3, 'upsert'], [v2, 'mirror']] as const).entries()) {
+    await syncAndCheck(state, { user, texts: records.map(r => JSON.stringify(r)), format: 'json', mode, diff: 'database' }, [], `light sync ${i}`)
+  }
+  assert.equal(await shardIds(), shards0, 'no staging table was distributed: every sync took the light path')
+  // insert-new: existing keys untouched, new ones inserted.
+  const before = await snapshotUser(db(), user)
+  const rep = await (engine as Engine).sync({ input: writeJson([...simpleProducts(10, 1, () => ({ quantity: 999 })), ...simpleProducts(5, 900)]), userId: user, mode: 'insert-new' })
+  assert.deepEqual([rep.rows.inserted, rep.rows.existing, rep.rows.updated, rep.rows.deleted], [5, 10, 0, 0])
+  const after = await snapshotUser(db(), user)
+  assert.equal(after.length, before.length + 5)
+  assert.deepEqual(after.filter(r => before.includes(r)).length, before.length, 'existing rows are untouched (xmin and values)')
+  assert.equal(await shardIds(), shards0)
 })
 
 // ---------------------------------------------------------------------------

@@ -62,12 +62,14 @@ export const SEQ_COLUMN = 'brx_seq'
  * scope columns and is distributed by the target's column, co-located with
  * it; every join and subquery against staging is correlated on the scope;
  * a first sync's later occurrences are inserted with ON CONFLICT DO NOTHING
- * (a local temp table cannot feed a correlated subquery). The light path
- * (createTemp) and the engine diff's statements are not used there.
+ * (a local temp table cannot feed a correlated subquery). With `light`, the
+ * light path's form over its coordinator TEMP staging (buildCitusLightSql).
+ * The engine diff's statements are not used there.
  */
-export function buildMergeSql (d: DatasetSpec, staging: string, citus?: CitusLayout): MergeSql {
+export function buildMergeSql (d: DatasetSpec, staging: string, citus?: CitusLayout, light = false): MergeSql {
   const plain = buildPlainSql(d, staging)
-  return citus === undefined ? plain : { ...plain, ...buildCitusSql(d, staging, citus) }
+  if (citus === undefined) return plain
+  return { ...plain, ...(light ? buildCitusLightSql(d, staging) : buildCitusSql(d, staging, citus)) }
 }
 
 function buildPlainSql (d: DatasetSpec, staging: string): MergeSql {
@@ -167,5 +169,42 @@ function buildCitusSql (d: DatasetSpec, staging: string, citus: CitusLayout): Pa
     // lateUpdate has already written every late key that exists; the rest are inserted. RETURNING: with
     // ON CONFLICT pulled to the coordinator, Citus' command tag counts every source row, RETURNING's rows are exact.
     lateInsert: `INSERT INTO ${target} (${insertCols}) SELECT ${insertVals} FROM ${lastWins} s ON CONFLICT (${conflict}) DO NOTHING RETURNING 1`,
+  }
+}
+
+/**
+ * The light path on Citus: staging is a TEMP table on the coordinator (no
+ * scope columns, as on plain PostgreSQL), which Citus cannot join with a
+ * distributed table inside the shard. Each statement instead sends the few
+ * staged keys to the scope's shard as a subquery result (`IN (SELECT … FROM
+ * staging)`, planned by Citus as an intermediate result) and joins the
+ * answer on the coordinator. A LEFT JOIN of the temp table with the target
+ * would pull the whole scope to the coordinator (0.2–0.4 s for a 20k-row
+ * scope, against 15 ms this way; README "Running on Citus").
+ */
+function buildCitusLightSql (d: DatasetSpec, staging: string): Partial<MergeSql> {
+  const target = quoteTable(d.table)
+  const written = [...d.columns, ...(d.derived ?? [])]
+  const cols = written.map(c => quoteIdent(c.name))
+  const cmp = compareColumns(d).map(c => quoteIdent(c))
+  const scopeCols = d.scope.map(c => quoteIdent(c.name))
+  const keys = d.key.map(k => quoteIdent(k))
+  const keyJoin = keys.map(k => `t.${k} = s.${k}`).join(' AND ')
+  const inScope = d.scope.map((c, i) => `t.${quoteIdent(c.name)} = $${i + 1}::${sqlType(c.type)}`).join(' AND ') || 'TRUE'
+  const scopeParams = d.scope.map((c, i) => `$${i + 1}::${sqlType(c.type)}`)
+  const insertCols = [...scopeCols, ...cols].join(', ')
+  const insertVals = [...scopeParams, ...cols.map(c => `s.${c}`)].join(', ')
+  const row = (alias: string): string => `(${cmp.map(c => `${alias}.${c}`).join(', ')})`
+  const keyTuple = (alias: string): string => `(${keys.map(k => `${alias}.${k}`).join(', ')})`
+  const staged = `(SELECT ${keys.join(', ')} FROM ${staging})`
+  const conflict = [...scopeCols, ...keys].join(', ')
+  // OFFSET 0: the scope's matching rows are fetched as one router query, not flattened into the join.
+  const existing = `(SELECT ${[...new Set([...keys, ...cmp])].map(c => `t.${c}`).join(', ')} FROM ${target} t WHERE ${inScope} AND ${keyTuple('t')} IN ${staged} OFFSET 0)`
+  return {
+    classify: `CREATE TEMP TABLE brx_diff ON COMMIT DROP AS SELECT s.*, t.${keys[0]} IS NOT NULL AS brx_present FROM ${staging} s LEFT JOIN ${existing} t ON ${keyJoin} WHERE t.${keys[0]} IS NULL OR ${row('t')} IS DISTINCT FROM ${row('s')}`,
+    // Staging is deduplicated: a conflict is a key the target already holds. RETURNING counts exactly (see lateInsert).
+    insertNew: `INSERT INTO ${target} (${insertCols}) SELECT ${insertVals} FROM ${staging} s ON CONFLICT (${conflict}) DO NOTHING RETURNING 1`,
+    // Key columns are NOT NULL (validated in the workers, NOT NULL in the target): NOT IN is the anti-join.
+    delete: `DELETE FROM ${target} t WHERE ${inScope} AND ${keyTuple('t')} NOT IN ${staged}`,
   }
 }

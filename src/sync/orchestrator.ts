@@ -106,8 +106,7 @@ async function prepare (run: SyncRun): Promise<void> {
   const citus = await run.engine.citus.layout(run.control, run.dataset)
   if (citus !== null) run.useCitus(citus)
   // Not with change capture: a dry run rolls back the transaction that would hold a light run's row.
-  // Not on Citus: a TEMP staging table cannot feed the correlated subqueries there (README "Running on Citus").
-  run.light = run.citus === null && run.unmapped === null && !o.dryRun && o.changesFile === null && await isSmallInput(run.source, SMALL_INPUT_BYTES)
+  run.light = run.unmapped === null && !o.dryRun && o.changesFile === null && await isSmallInput(run.source, SMALL_INPUT_BYTES)
   const tLock = performance.now()
   await acquireScopeLock(run.control, run.dataset.table, o.scope.key, { wait: o.lock === 'wait', timeoutMs: o.lockTimeoutMs, signal: o.signal })
   run.locked = true

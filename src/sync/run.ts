@@ -64,10 +64,10 @@ export class SyncRun {
   readonly id = randomUUID()
   readonly staging = stagingName(this.id)
   sql: MergeSql
-  /** The target is distributed with Citus: the merge's Citus form, no light path, no engine diff (README "Running on Citus"). */
+  /** The target is distributed with Citus: the merge's Citus form, no engine diff (README "Running on Citus"). */
   citus: CitusLayout | null = null
   /** The same merge over the light path's TEMP staging (see SMALL_INPUT_BYTES). */
-  readonly lightSql: MergeSql
+  lightSql: MergeSql
   /** What to do with an unmapped record; null when this sync maps nothing. */
   readonly unmapped: 'skip' | 'keep' | null
   readonly log: Logger
@@ -99,6 +99,7 @@ export class SyncRun {
   useCitus (layout: CitusLayout): void {
     this.citus = layout
     this.sql = buildMergeSql(this.options.dataset, this.staging, layout)
+    this.lightSql = buildMergeSql(this.options.dataset, LIGHT_STAGING, layout, true)
   }
 
   /** Values written before the columns of each staged tuple: on Citus staging carries the scope (its distribution column). */
