@@ -2,7 +2,9 @@
  * The same syncs on Citus and on plain PostgreSQL, on the local cluster of
  * ../shared/citus (README "Running on Citus"): a first sync of N products,
  * a re-sync of its changed version (5% changed, 1% added, 1% removed), and
- * a small re-sync (under the light path's 64 KiB on plain PostgreSQL).
+ * the same re-sync of a small inventory (80 products, under 64 KiB: the light
+ * path, TEMP staging) and of a 1000-product one (staged: on Citus that is a
+ * distributed staging table created and dropped).
  *
  *   citus  database brx_bench_citus: user_inventory_items distributed by
  *          user_id (`migrate --citus`), shards on the workers 5441/5442
@@ -55,11 +57,20 @@ async function reset (url: string, citus: boolean): Promise<void> {
   await migrate({ databaseUrl: url, citus })
 }
 
-interface Sample { first: number, resync: number, resyncMerge: number, small: number, smallMerge: number }
+interface Sample { first: number, resync: number, resyncMerge: number, small: number, mid: number }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 
-async function bench (url: string, files: { base: string, changed: string, small: string, smallChanged: string }, reps: number): Promise<Sample[]> {
+type Files = Record<'base' | 'changed' | 'small' | 'smallChanged' | 'mid' | 'midChanged', string>
+
+/** A first sync of `from` for a new user, then the timed re-sync of `to`. */
+async function resync (engine: ReturnType<typeof createEngine>, from: string, to: string): Promise<SyncReport> {
+  const user = randomUUID()
+  await engine.sync({ input: from, userId: user })
+  return await engine.sync({ input: to, userId: user })
+}
+
+async function bench (url: string, files: Files, reps: number): Promise<Sample[]> {
   const engine = createEngine({ databaseUrl: url, mapping: { source: 'none' }, logger: pino({ level: 'silent' }) })
   const samples: Sample[] = []
   try {
@@ -67,11 +78,10 @@ async function bench (url: string, files: { base: string, changed: string, small
       const user = randomUUID()
       const a: SyncReport = await engine.sync({ input: files.base, userId: user })
       const b: SyncReport = await engine.sync({ input: files.changed, userId: user })
-      const small = randomUUID()
-      await engine.sync({ input: files.small, userId: small })
-      const c: SyncReport = await engine.sync({ input: files.smallChanged, userId: small })
-      samples.push({ first: a.phases.total, resync: b.phases.total, resyncMerge: b.phases.merge, small: c.phases.total, smallMerge: c.phases.merge })
-      process.stderr.write(`  rep ${r + 1}: first ${Math.round(a.phases.total)} ms, re-sync ${Math.round(b.phases.total)} ms (${b.rows.inserted}+ ${b.rows.updated}~ ${b.rows.deleted}-), small re-sync ${Math.round(c.phases.total)} ms\n`)
+      const c = await resync(engine, files.small, files.smallChanged)
+      const m = await resync(engine, files.mid, files.midChanged)
+      samples.push({ first: a.phases.total, resync: b.phases.total, resyncMerge: b.phases.merge, small: c.phases.total, mid: m.phases.total })
+      process.stderr.write(`  rep ${r + 1}: first ${Math.round(a.phases.total)} ms, re-sync ${Math.round(b.phases.total)} ms (${b.rows.inserted}+ ${b.rows.updated}~ ${b.rows.deleted}-), 80-product re-sync ${Math.round(c.phases.total)} ms, 1000-product re-sync ${Math.round(m.phases.total)} ms\n`)
     }
   } finally {
     await engine.close()
@@ -86,13 +96,16 @@ async function main (): Promise<void> {
   const log = (s: string): void => { process.stderr.write(s + '\n') }
   const base = path.join(CACHE_DIR, `base-${sizeLabel(n)}.json`)
   const changed = path.join(CACHE_DIR, `changed-${sizeLabel(n)}.json`)
-  const small = path.join(CACHE_DIR, 'citus-small-150.json')
-  const smallChanged = path.join(CACHE_DIR, 'citus-small-150-changed.json')
   await ensureExport(base, baseOptions(n), log)
   await ensureExport(changed, changedOptions(n), log)
-  await ensureExport(small, { products: 150, seed: 7 }, log)
-  await ensureExport(smallChanged, { products: 150, seed: 7, change: 0.05, add: 0.01, remove: 0.01 }, log)
-  const files = { base, changed, small, smallChanged }
+  const files: Files = { base, changed, small: '', smallChanged: '', mid: '', midChanged: '' }
+  for (const [k, products] of [['small', 80], ['mid', 1000]] as const) {
+    files[k] = path.join(CACHE_DIR, `citus-${products}.json`)
+    files[`${k}Changed`] = path.join(CACHE_DIR, `citus-${products}-changed.json`)
+    await ensureExport(files[k], { products, seed: 7 }, log)
+    await ensureExport(files[`${k}Changed`], { products, seed: 7, change: 0.05, add: 0.01, remove: 0.01 }, log)
+  }
+  if (fs.statSync(files.smallChanged).size > 64 * 1024) throw new Error(`${files.smallChanged} is over 64 KiB: not the light path`)
 
   const t0 = performance.now()
   const citusUrl = startCluster('brx_bench_citus')
@@ -103,10 +116,10 @@ async function main (): Promise<void> {
     log(`${name}: ${url}`)
     await reset(url, citus)
     const samples = await bench(url, files, reps)
-    rows.push([name, ...(['first', 'resync', 'resyncMerge', 'small', 'smallMerge'] as const).map(k => String(Math.round(median(samples.map(s => s[k])))))])
+    rows.push([name, ...(['first', 'resync', 'resyncMerge', 'small', 'mid'] as const).map(k => String(Math.round(median(samples.map(s => s[k])))))])
   }
-  console.log(`\n${sizeLabel(n)} products, median of ${reps} (ms; re-sync = 5% changed, 1% added, 1% removed; small = 150 products, the same changes)\n`)
-  console.log(table(['target', 'first sync', 're-sync', 're-sync merge', 'small re-sync', 'small merge'], rows, values.markdown === true, [0]))
+  console.log(`\n${sizeLabel(n)} products, median of ${reps} (ms; re-sync = 5% changed, 1% added, 1% removed; the same changes for 80 and 1000 products)\n`)
+  console.log(table(['target', `first sync ${sizeLabel(n)}`, `re-sync ${sizeLabel(n)}`, 'its merge', 're-sync 80 (light path)', 're-sync 1000 (staged)'], rows, values.markdown === true, [0]))
 }
 
 main().catch(err => { console.error(err); process.exit(1) })

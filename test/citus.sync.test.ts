@@ -131,8 +131,8 @@ async function syncAndCheck (state: State, p: Plan, watch: string[], label: stri
     const wrong = COUNT_KEYS.filter(k => report.rows[k] !== expected.counts[k])
     if (wrong.length > 0) problems.push(`report.rows differ: ${wrong.map(k => `${k} ${report.rows[k] as number} (model ${expected.counts[k]})`).join(', ')}`)
     problems.push(...identityViolations(report.rows))
-    // The engine diff falls back to the database diff on a distributed target.
-    if (report.diff !== 'database') problems.push(`report.diff is ${String(report.diff)}; on Citus it is always database`)
+    const wantDiff = p.diff === 'engine' && before.length > 0 ? 'engine' : 'database'
+    if (report.diff !== wantDiff) problems.push(`report.diff is ${String(report.diff)}, expected ${wantDiff}`)
     problems.push(...diffTables(await readUserRows(db(), p.user), state.get(p.user) ?? new Map()))
     const rejects = readNdjson(rejectsFile) as Array<{ row: number, reason: string }>
     const got = rejects.map(r => `${r.row}:${r.reason}`).sort().join(',')
@@ -208,8 +208,8 @@ test('small inputs take the light path on Citus (coordinator TEMP staging, no di
   const v2 = [...simpleProducts(100, 1, i => i % 7 === 0 ? { quantity: 50 + i, price_cents: 9 } : {}), ...simpleProducts(15, 500)]
   const v3 = simpleProducts(30, 480, i => ({ name_en: `renamed ${i}` }))
   const shards0 = await shardIds()
-  for (const [i, [records, mode]] of ([[v1, 'mirror'], [v2, 'mirror'], [v3, 'upsert'], [v2, 'mirror']] as const).entries()) {
-    await syncAndCheck(state, { user, texts: records.map(r => JSON.stringify(r)), format: 'json', mode, diff: 'database' }, [], `light sync ${i}`)
+  for (const [i, [records, mode]] of ([[v1, 'mirror'], [v2, 'mirror'], [v3, 'upsert'], [v2, 'mirror'], [v1, 'mirror'], [v3, 'upsert']] as const).entries()) {
+    await syncAndCheck(state, { user, texts: records.map(r => JSON.stringify(r)), format: 'json', mode, diff: i % 2 === 0 ? 'database' : 'engine' }, [], `light sync ${i}`)
   }
   assert.equal(await shardIds(), shards0, 'no staging table was distributed: every sync took the light path')
   // insert-new: existing keys untouched, new ones inserted.
@@ -296,7 +296,7 @@ test('two sellers on different workers sync at once; each equals the model, neit
       for (const [k, p] of [...catalogs[i]]) { if (rng.chance(0.05)) catalogs[i].delete(k); else if (rng.chance(0.1)) catalogs[i].set(k, changeProduct(rng, p)) }
       for (let n = 200; n > 0; n--) { const p = randomProduct(rng, freshId(rng)); catalogs[i].set(productKey(p), p) }
     }
-    return { user: u, texts: renderExport(rng, [...catalogs[i].values()], { rejectRate: 0.02, dupRate: 0.02 }), format: 'json', mode: 'mirror', diff: 'database' }
+    return { user: u, texts: renderExport(rng, [...catalogs[i].values()], { rejectRate: 0.02, dupRate: 0.02 }), format: 'json', mode: 'mirror', diff: (i + round) % 2 === 0 ? 'engine' : 'database' }
   })
   for (let round = 0; round < 3; round++) {
     const [pa, pb] = plans(round)
@@ -333,7 +333,8 @@ test(`SIGKILL of a CLI sync mid-merge leaves the old or the new inventory (seed 
     const target = current === A ? B : A
     const tag = `citus-kill-${i}`
     const app = appName(tag)
-    const child = spawnCli(['sync', '--input', target.path, '--user', user, '--no-mapping', '--database-url', tagged(tag), '--log-level', 'warn'])
+    // Every other kill runs the engine diff.
+    const child = spawnCli(['sync', '--input', target.path, '--user', user, '--no-mapping', '--database-url', tagged(tag), '--log-level', 'warn', '--diff', i % 2 === 0 ? 'engine' : 'database'])
     let exited = false
     void child.exited.then(() => { exited = true })
     const order = ['classify', 'update', 'insert', 'delete', 'succeed']

@@ -12,18 +12,13 @@ import type { FilledSyncOptions } from '../options'
  *   would be captured as deleted;
  * - insert-new never compares, so there is nothing to diff;
  * - derived columns are computed at merge time from other tables: the
- *   workers cannot know their new values, so no row is provably unchanged;
- * - a Citus-distributed target: the per-row key lookup (a LATERAL with
- *   OFFSET) and the delete of the gone keys from a coordinator temp table
- *   are statements Citus does not run against a distributed table; its
- *   database diff runs in the scope's shard anyway (README "Running on Citus").
+ *   workers cannot know their new values, so no row is provably unchanged.
  */
-export function databaseDiffReason (o: FilledSyncOptions, d: DatasetSpec, citus = false): string | null {
+export function databaseDiffReason (o: FilledSyncOptions, d: DatasetSpec): string | null {
   if (o.diff !== 'engine') return 'asked'
   if (o.dryRun) return 'dry run (change capture)'
   if (o.changesFile !== null) return 'changes file (change capture)'
   if (o.mode === 'insert-new') return 'insert-new mode'
   if ((d.derived ?? []).length > 0) return 'derived columns'
-  if (citus) return 'Citus-distributed target'
   return null
 }

@@ -64,7 +64,7 @@ export const SEQ_COLUMN = 'brx_seq'
  * a first sync's later occurrences are inserted with ON CONFLICT DO NOTHING
  * (a local temp table cannot feed a correlated subquery). With `light`, the
  * light path's form over its coordinator TEMP staging (buildCitusLightSql).
- * The engine diff's statements are not used there.
+ * The engine diff's key lookup is correlated on the scope too.
  */
 export function buildMergeSql (d: DatasetSpec, staging: string, citus?: CitusLayout, light = false): MergeSql {
   const plain = buildPlainSql(d, staging)
@@ -166,6 +166,8 @@ function buildCitusSql (d: DatasetSpec, staging: string, citus: CitusLayout): Pa
     insertAll: `INSERT INTO ${target} (${insertCols}) SELECT ${insertVals} FROM ${src} s WHERE ${inScope('s')}`,
     insertNew: `INSERT INTO ${target} (${insertCols}) SELECT ${insertVals} FROM ${src} s WHERE ${inScope('s')} AND NOT EXISTS (SELECT 1 FROM ${target} t WHERE ${inScope('t')} AND ${scopeJoin('t', 's')} AND ${keyJoin})`,
     delete: `DELETE FROM ${target} t WHERE ${inScope('t')} AND NOT EXISTS (SELECT 1 FROM ${staging} s WHERE ${scopeJoin('s', 't')} AND ${keyJoin})`,
+    // Engine diff: the per-row key lookup, correlated on the scope (the goneDelete from a temp table is accepted as it is).
+    classifyLookup: `CREATE TEMP TABLE brx_diff ON COMMIT DROP AS SELECT s.*, t.${quoteIdent(d.key[0])} IS NOT NULL AS brx_present FROM ${staging} s LEFT JOIN LATERAL (SELECT ${[quoteIdent(d.key[0]), ...cmp.filter(c => c !== quoteIdent(d.key[0]))].map(c => `t.${c}`).join(', ')} FROM ${target} t WHERE ${inScope('t')} AND ${scopeJoin('t', 's')} AND ${keyJoin} OFFSET 0) t ON true WHERE t.${quoteIdent(d.key[0])} IS NULL OR ${row('t')} IS DISTINCT FROM ${row('s')}`,
     // lateUpdate has already written every late key that exists; the rest are inserted. RETURNING: with
     // ON CONFLICT pulled to the coordinator, Citus' command tag counts every source row, RETURNING's rows are exact.
     lateInsert: `INSERT INTO ${target} (${insertCols}) SELECT ${insertVals} FROM ${lastWins} s ON CONFLICT (${conflict}) DO NOTHING RETURNING 1`,
@@ -200,8 +202,11 @@ function buildCitusLightSql (d: DatasetSpec, staging: string): Partial<MergeSql>
   const conflict = [...scopeCols, ...keys].join(', ')
   // OFFSET 0: the scope's matching rows are fetched as one router query, not flattened into the join.
   const existing = `(SELECT ${[...new Set([...keys, ...cmp])].map(c => `t.${c}`).join(', ')} FROM ${target} t WHERE ${inScope} AND ${keyTuple('t')} IN ${staged} OFFSET 0)`
+  const classify = `CREATE TEMP TABLE brx_diff ON COMMIT DROP AS SELECT s.*, t.${keys[0]} IS NOT NULL AS brx_present FROM ${staging} s LEFT JOIN ${existing} t ON ${keyJoin} WHERE t.${keys[0]} IS NULL OR ${row('t')} IS DISTINCT FROM ${row('s')}`
   return {
-    classify: `CREATE TEMP TABLE brx_diff ON COMMIT DROP AS SELECT s.*, t.${keys[0]} IS NOT NULL AS brx_present FROM ${staging} s LEFT JOIN ${existing} t ON ${keyJoin} WHERE t.${keys[0]} IS NULL OR ${row('t')} IS DISTINCT FROM ${row('s')}`,
+    classify,
+    // Engine diff: staging holds only the new and changed rows; the same fetch by key classifies them.
+    classifyLookup: classify,
     // Staging is deduplicated: a conflict is a key the target already holds. RETURNING counts exactly (see lateInsert).
     insertNew: `INSERT INTO ${target} (${insertCols}) SELECT ${insertVals} FROM ${staging} s ON CONFLICT (${conflict}) DO NOTHING RETURNING 1`,
     // Key columns are NOT NULL (validated in the workers, NOT NULL in the target): NOT IN is the anti-join.

@@ -174,7 +174,7 @@ async function openSink (run: SyncRun): Promise<TupleLayout> {
  */
 async function readScope (run: SyncRun): Promise<ExistingRows | null> {
   const o = run.options
-  const reason = databaseDiffReason(o, run.dataset, run.citus !== null)
+  const reason = databaseDiffReason(o, run.dataset)
   if (reason !== null) {
     if (o.diff === 'engine') run.log.info({ phase: 'diff-read', reason }, 'engine diff not applicable: database diff')
     return null

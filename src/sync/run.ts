@@ -64,7 +64,7 @@ export class SyncRun {
   readonly id = randomUUID()
   readonly staging = stagingName(this.id)
   sql: MergeSql
-  /** The target is distributed with Citus: the merge's Citus form, no engine diff (README "Running on Citus"). */
+  /** The target is distributed with Citus: the merge's Citus form (README "Running on Citus"). */
   citus: CitusLayout | null = null
   /** The same merge over the light path's TEMP staging (see SMALL_INPUT_BYTES). */
   lightSql: MergeSql
