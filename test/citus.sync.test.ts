@@ -288,7 +288,7 @@ test('two sellers on different workers sync at once; each equals the model, neit
   const state: State = new Map()
   const catalogs = [a, b].map(() => {
     const c = new Map<string, Product>()
-    for (let n = 6000; n > 0; n--) { const p = randomProduct(rng, freshId(rng)); c.set(productKey(p), p) }
+    for (let n = 4000; n > 0; n--) { const p = randomProduct(rng, freshId(rng)); c.set(productKey(p), p) }
     return c
   })
   const plans = (round: number): Plan[] => [a, b].map((u, i) => {
@@ -298,12 +298,12 @@ test('two sellers on different workers sync at once; each equals the model, neit
     }
     return { user: u, texts: renderExport(rng, [...catalogs[i].values()], { rejectRate: 0.02, dupRate: 0.02 }), format: 'json', mode: 'mirror', diff: (i + round) % 2 === 0 ? 'engine' : 'database' }
   })
-  for (let round = 0; round < 3; round++) {
+  for (let round = 0; round < 2; round++) {
     const [pa, pb] = plans(round)
     await Promise.all([syncAndCheck(state, pa, [], `round ${round} seller A`), syncAndCheck(state, pb, [], `round ${round} seller B`)])
   }
   const runs = [...await runsOf(db(), a), ...await runsOf(db(), b)]
-  assert.equal(runs.length, 6)
+  assert.equal(runs.length, 4)
   assert.ok(runs.every(r => r.status === 'succeeded'))
   // The last round's two runs overlapped in time: they really ran at once.
   const [ra, rb] = [(await runsOf(db(), a)).at(-1), (await runsOf(db(), b)).at(-1)] as [any, any]
@@ -316,7 +316,7 @@ test('two sellers on different workers sync at once; each equals the model, neit
 
 test(`SIGKILL of a CLI sync mid-merge leaves the old or the new inventory (seed ${seed})`, { skip: SKIP, timeout: 150_000 }, async () => {
   const rng = new Prng(seed ^ 0x3333)
-  const n = 15_000
+  const n = 10_000
   const s = rng.int(1, 1_000_000)
   const A = writeProducts({ products: n, seed: s }, 'kill-old')
   const B = writeProducts({ products: n, seed: s, change: 0.3, add: 0.03, remove: 0.03 }, 'kill-new')
