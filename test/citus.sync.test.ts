@@ -13,6 +13,7 @@
  *     several users equal the reference model (test/model.ts), others' rows untouched
  *   - small inputs take the light path (coordinator TEMP staging, no distributed DDL)
  *   - staging is a distributed table co-located with the target while a sync runs
+ *   - a dry run rolls back; a changes file lists exactly the committed changes
  *   - two sellers whose shards are on different workers sync at once
  *   - SIGKILL of a CLI sync mid-merge: the seller's rows are the old or the new inventory
  */
@@ -253,6 +254,25 @@ test('a re-sync stages into a distributed table co-located with the target, drop
   assert.equal(await tableExists(db(), staging), false, 'staging is dropped by the merge transaction')
   const shards = await db().query<{ n: number }>("SELECT count(*)::int AS n FROM pg_dist_shard WHERE logicalrelid::text LIKE 'brx_staging.%'")
   assert.equal(shards.rows[0].n, 0, 'no staging shard metadata is left')
+})
+
+test('a dry run changes nothing; a changes file lists exactly the committed changes', { skip: SKIP, timeout: 60_000 }, async () => {
+  const user = randomUUID()
+  const A = writeProducts({ products: 2000, seed: seed ^ 0x44 }, 'changes-a')
+  const B = writeProducts({ products: 2000, seed: seed ^ 0x44, change: 0.1, add: 0.03, remove: 0.03 }, 'changes-b')
+  await (engine as Engine).sync({ input: A.path, userId: user })
+  const before = await snapshotUser(db(), user)
+  const dry = await (engine as Engine).sync({ input: B.path, userId: user, dryRun: true })
+  assert.equal(dry.dryRun, true)
+  assert.ok(dry.rows.updated > 0 && dry.rows.inserted > 0 && dry.rows.deleted > 0)
+  assert.deepEqual(await snapshotUser(db(), user), before, 'the dry run rolled back')
+  const changesFile = tmpPath('changes.ndjson')
+  const rep = await (engine as Engine).sync({ input: B.path, userId: user, changesFile })
+  assert.deepEqual([rep.rows.inserted, rep.rows.updated, rep.rows.deleted], [dry.rows.inserted, dry.rows.updated, dry.rows.deleted], 'the dry run predicted the sync')
+  const lines = readNdjson(changesFile) as Array<{ op: string }>
+  const count = (op: string): number => lines.filter(l => l.op === op).length
+  assert.deepEqual([count('insert'), count('update'), count('delete')], [rep.rows.inserted, rep.rows.updated, rep.rows.deleted])
+  assert.deepEqual(await stateHash(db(), user), await expectedHash(B.records))
 })
 
 /** The hash of what a mirror sync of `records` leaves, from a plain one-user sync on the cluster (checked against the model elsewhere). */
