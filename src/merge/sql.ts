@@ -51,6 +51,8 @@ export interface MergeSql {
    * on the scope cannot turn it into a hash of the whole scope or a quadratic nested loop.
    */
   classifyLookup: string
+  /** The Citus form (SET LOCALs propagated to the workers too: see setLocals). */
+  citus: boolean
 }
 
 
@@ -69,7 +71,7 @@ export const SEQ_COLUMN = 'brx_seq'
 export function buildMergeSql (d: DatasetSpec, staging: string, citus?: CitusLayout, light = false): MergeSql {
   const plain = buildPlainSql(d, staging)
   if (citus === undefined) return plain
-  return { ...plain, ...(light ? buildCitusLightSql(d, staging) : buildCitusSql(d, staging, citus)) }
+  return { ...plain, citus: true, ...(light ? buildCitusLightSql(d, staging) : buildCitusSql(d, staging, citus)) }
 }
 
 function buildPlainSql (d: DatasetSpec, staging: string): MergeSql {
@@ -96,6 +98,7 @@ function buildPlainSql (d: DatasetSpec, staging: string): MergeSql {
   const lastWins = `(SELECT DISTINCT ON (${keyList}) * FROM ${late} ORDER BY ${keyList}, brx_ord DESC)`
   const keyDefs = d.key.map(k => { const c = d.columns.find(x => x.name === k); return `${quoteIdent(k)} ${sqlType(c?.type ?? 'text')}` }).join(', ')
   return {
+    citus: false,
     classifyLookup: `CREATE TEMP TABLE brx_diff ON COMMIT DROP AS SELECT s.*, t.${quoteIdent(d.key[0])} IS NOT NULL AS brx_present FROM ${staging} s LEFT JOIN LATERAL (SELECT ${[quoteIdent(d.key[0]), ...cmp.filter(c => c !== quoteIdent(d.key[0]))].map(c => `t.${c}`).join(', ')} FROM ${target} t WHERE ${inScope()} AND ${keyJoin} OFFSET 0) t ON true WHERE t.${quoteIdent(d.key[0])} IS NULL OR ${row('t')} IS DISTINCT FROM ${row('s')}`,
     goneTable: `CREATE TEMP TABLE brx_gone (${keyDefs}) ON COMMIT DROP`,
     goneCopy: `COPY brx_gone (${keyList}) FROM STDIN (FORMAT binary)`,

@@ -41,7 +41,7 @@ import { openDirectSink, openLightSink, openStagingSink } from '../write/writers
 import { load } from './load'
 import { merge } from './merge-stage'
 import { withRetry } from './retry'
-import { SMALL_INPUT_BYTES, SyncRun, type EngineHandles } from './run'
+import { CITUS_SMALL_INPUT_BYTES, SMALL_INPUT_BYTES, SyncRun, type EngineHandles } from './run'
 
 export async function runSync (engine: EngineHandles, options: SyncOptions): Promise<SyncReport> {
   const run = new SyncRun(engine, fillSyncOptions(options, engine.settings))
@@ -106,7 +106,7 @@ async function prepare (run: SyncRun): Promise<void> {
   const citus = await run.engine.citus.layout(run.control, run.dataset)
   if (citus !== null) run.useCitus(citus)
   // Not with change capture: a dry run rolls back the transaction that would hold a light run's row.
-  run.light = run.unmapped === null && !o.dryRun && o.changesFile === null && await isSmallInput(run.source, SMALL_INPUT_BYTES)
+  run.light = run.unmapped === null && !o.dryRun && o.changesFile === null && await isSmallInput(run.source, run.citus !== null ? CITUS_SMALL_INPUT_BYTES : SMALL_INPUT_BYTES)
   const tLock = performance.now()
   await acquireScopeLock(run.control, run.dataset.table, o.scope.key, { wait: o.lock === 'wait', timeoutMs: o.lockTimeoutMs, signal: o.signal })
   run.locked = true
