@@ -2,9 +2,11 @@
  * The same syncs on Citus and on plain PostgreSQL, on the local cluster of
  * ../shared/citus (README "Running on Citus"): a first sync of N products,
  * a re-sync of its changed version (5% changed, 1% added, 1% removed), and
- * the same re-sync of a small inventory (80 products, under 64 KiB: the light
- * path, TEMP staging) and of a 1000-product one (staged: on Citus that is a
- * distributed staging table created and dropped).
+ * the same re-sync of smaller inventories: 80 products (under 64 KiB: the
+ * light path, TEMP staging, on both), 1000 products (500 KB: staged on plain
+ * PostgreSQL, the light path on Citus, whose limit is 1 MiB) and 5000
+ * products (2.5 MB: staged on both; on Citus a distributed staging table
+ * created and dropped).
  *
  *   citus  database brx_bench_citus: user_inventory_items distributed by
  *          user_id (`migrate --citus`), shards on the workers 5441/5442
@@ -57,11 +59,11 @@ async function reset (url: string, citus: boolean): Promise<void> {
   await migrate({ databaseUrl: url, citus })
 }
 
-interface Sample { first: number, resync: number, resyncMerge: number, small: number, mid: number }
+interface Sample { first: number, resync: number, resyncMerge: number, small: number, mid: number, large: number }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 
-type Files = Record<'base' | 'changed' | 'small' | 'smallChanged' | 'mid' | 'midChanged', string>
+type Files = Record<'base' | 'changed' | 'small' | 'smallChanged' | 'mid' | 'midChanged' | 'large' | 'largeChanged', string>
 
 /** A first sync of `from` for a new user, then the timed re-sync of `to`. */
 async function resync (engine: ReturnType<typeof createEngine>, from: string, to: string): Promise<SyncReport> {
@@ -80,8 +82,9 @@ async function bench (url: string, files: Files, reps: number): Promise<Sample[]
       const b: SyncReport = await engine.sync({ input: files.changed, userId: user })
       const c = await resync(engine, files.small, files.smallChanged)
       const m = await resync(engine, files.mid, files.midChanged)
-      samples.push({ first: a.phases.total, resync: b.phases.total, resyncMerge: b.phases.merge, small: c.phases.total, mid: m.phases.total })
-      process.stderr.write(`  rep ${r + 1}: first ${Math.round(a.phases.total)} ms, re-sync ${Math.round(b.phases.total)} ms (${b.rows.inserted}+ ${b.rows.updated}~ ${b.rows.deleted}-), 80-product re-sync ${Math.round(c.phases.total)} ms, 1000-product re-sync ${Math.round(m.phases.total)} ms\n`)
+      const l = await resync(engine, files.large, files.largeChanged)
+      samples.push({ first: a.phases.total, resync: b.phases.total, resyncMerge: b.phases.merge, small: c.phases.total, mid: m.phases.total, large: l.phases.total })
+      process.stderr.write(`  rep ${r + 1}: first ${Math.round(a.phases.total)} ms, re-sync ${Math.round(b.phases.total)} ms (${b.rows.inserted}+ ${b.rows.updated}~ ${b.rows.deleted}-), 80 / 1000 / 5000-product re-syncs ${Math.round(c.phases.total)} / ${Math.round(m.phases.total)} / ${Math.round(l.phases.total)} ms\n`)
     }
   } finally {
     await engine.close()
@@ -98,8 +101,8 @@ async function main (): Promise<void> {
   const changed = path.join(CACHE_DIR, `changed-${sizeLabel(n)}.json`)
   await ensureExport(base, baseOptions(n), log)
   await ensureExport(changed, changedOptions(n), log)
-  const files: Files = { base, changed, small: '', smallChanged: '', mid: '', midChanged: '' }
-  for (const [k, products] of [['small', 80], ['mid', 1000]] as const) {
+  const files: Files = { base, changed, small: '', smallChanged: '', mid: '', midChanged: '', large: '', largeChanged: '' }
+  for (const [k, products] of [['small', 80], ['mid', 1000], ['large', 5000]] as const) {
     files[k] = path.join(CACHE_DIR, `citus-${products}.json`)
     files[`${k}Changed`] = path.join(CACHE_DIR, `citus-${products}-changed.json`)
     await ensureExport(files[k], { products, seed: 7 }, log)
@@ -116,10 +119,10 @@ async function main (): Promise<void> {
     log(`${name}: ${url}`)
     await reset(url, citus)
     const samples = await bench(url, files, reps)
-    rows.push([name, ...(['first', 'resync', 'resyncMerge', 'small', 'mid'] as const).map(k => String(Math.round(median(samples.map(s => s[k])))))])
+    rows.push([name, ...(['first', 'resync', 'resyncMerge', 'small', 'mid', 'large'] as const).map(k => String(Math.round(median(samples.map(s => s[k])))))])
   }
-  console.log(`\n${sizeLabel(n)} products, median of ${reps} (ms; re-sync = 5% changed, 1% added, 1% removed; the same changes for 80 and 1000 products)\n`)
-  console.log(table(['target', `first sync ${sizeLabel(n)}`, `re-sync ${sizeLabel(n)}`, 'its merge', 're-sync 80 (light path)', 're-sync 1000 (staged)'], rows, values.markdown === true, [0]))
+  console.log(`\n${sizeLabel(n)} products, median of ${reps} (ms; re-sync = 5% changed, 1% added, 1% removed; the same changes for 80, 1000 and 5000 products)\n`)
+  console.log(table(['target', `first sync ${sizeLabel(n)}`, `re-sync ${sizeLabel(n)}`, 'its merge', 're-sync 80', 're-sync 1000', 're-sync 5000'], rows, values.markdown === true, [0]))
 }
 
 main().catch(err => { console.error(err); process.exit(1) })
