@@ -27,9 +27,9 @@ import { PassThrough } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
 import pino from 'pino'
-import { createEngine, type Engine } from '../src'
+import { createEngine, migrate, type Engine } from '../src'
 import { applyExport, canonicalJson, identityViolations, parseElements, COMPARED, type ApplyResult, type Row, type State } from './model'
-import { Prng, freshId, changeProduct, randomProduct, readNdjson, readUserRows, removeTmp, renderExport, seedFromEnv, snapshotUser, tmpPath, writeExport, type Product } from './helpers'
+import { DATABASE_URL, Prng, freshId, changeProduct, randomProduct, readNdjson, readUserRows, removeTmp, renderExport, seedFromEnv, snapshotUser, tmpPath, writeExport, type Product } from './helpers'
 import { appName, backends, closeEngine, phaseOf, runsOf, simpleProducts, spawnCli, stateHash, tableExists, waitFor, writeJson, writeProducts } from './fault-helpers'
 
 const ENABLED = process.env.BRX_TEST_CITUS === '1'
@@ -60,7 +60,7 @@ before(async () => {
   URL = out.trim().split('\n').at(-1) as string
   assert.match(URL, /^postgres(ql)?:\/\//, `start-citus.sh printed ${out}`)
   admin = new pg.Pool({ connectionString: URL, max: 3, application_name: 'brx-citus-test' })
-  await admin.query('DROP TABLE IF EXISTS user_inventory_items, sync_runs, brx_migrations CASCADE; DROP SCHEMA IF EXISTS brx_staging CASCADE')
+  await admin.query('DROP TABLE IF EXISTS user_inventory_items, catalog_snapshots, sync_runs, brx_migrations CASCADE; DROP SCHEMA IF EXISTS brx_staging CASCADE')
   const migrate = execFileSync(process.execPath, [CLI, 'migrate', '--citus', '--database-url', URL], { encoding: 'utf8' })
   assert.match(migrate, /distributed user_inventory_items by user_id/)
   engine = createEngine({ databaseUrl: URL, mapping: { source: 'none' }, logger: pino({ level: 'silent' }), partitionBytes: [4096, 65536, 1 << 20][seed % 3] })
@@ -84,6 +84,51 @@ test('migrate --citus distributes user_inventory_items by user_id; the bookkeepi
   // A second run changes nothing.
   const again = execFileSync(process.execPath, [CLI, 'migrate', '--citus', '--database-url', URL], { encoding: 'utf8' })
   assert.match(again, /schema up to date/)
+})
+
+// Runs on plain PostgreSQL (the suite's DATABASE_URL), with or without BRX_TEST_CITUS.
+test('migrate --citus on a database without the citus extension fails with BRX_ERR_CITUS_LAYOUT', async () => {
+  await assert.rejects(migrate({ databaseUrl: DATABASE_URL, citus: true }), (err: any) => {
+    assert.equal(err.code, 'BRX_ERR_CITUS_LAYOUT')
+    assert.match(err.message, /citus extension is not installed/)
+    return true
+  })
+})
+
+const csvFile = (rows: string[]): string => {
+  const f = tmpPath('snapshots.csv')
+  fs.writeFileSync(f, ['variant_id,sku,product_name,price,currency,stock,attributes', ...rows].join('\n') + '\n')
+  return f
+}
+
+test('a dataset of its own on Citus: migrate --citus --dataset distributes it by its scope column; a reference table is refused', { skip: SKIP, timeout: 60_000 }, async () => {
+  const out = execFileSync(process.execPath, [CLI, 'migrate', '--citus', '--dataset', 'catalog-snapshots', '--database-url', URL], { encoding: 'utf8' })
+  assert.match(out, /distributed catalog_snapshots by csv_upload_id/)
+  const scope = { csv_upload_id: 4242 }
+  const rows = Array.from({ length: 3000 }, (_, i) => `v${i},s${i},Product ${i},${(i % 90) + 1}.50,EUR,${i % 7},`)
+  const first = await (engine as Engine).sync({ input: csvFile(rows), dataset: 'catalog-snapshots', scope })
+  assert.equal(first.rows.inserted, 3000)
+  // A re-sync (under 1 MiB: the light path) with the engine diff.
+  const changed = rows.filter((_, i) => i % 10 !== 0).map((r, i) => i % 20 === 0 ? r.replace(',EUR,', ',USD,') : r)
+  const second = await (engine as Engine).sync({ input: csvFile([...changed, 'new1,n1,New,1.00,EUR,1,']), dataset: 'catalog-snapshots', scope, mode: 'mirror', diff: 'engine' })
+  assert.deepEqual([second.rows.inserted, second.rows.updated, second.rows.deleted, second.diff], [1, 135, 300, 'engine'])
+  const n = await db().query<{ n: number }>('SELECT count(*)::int AS n FROM catalog_snapshots WHERE csv_upload_id = 4242')
+  assert.equal(n.rows[0].n, 2701)
+  // The same table as a reference table: the engine refuses it before anything is written.
+  await db().query('DROP TABLE catalog_snapshots')
+  execFileSync(process.execPath, [CLI, 'migrate', '--dataset', 'catalog-snapshots', '--database-url', URL], { encoding: 'utf8' })
+  await db().query("SELECT create_reference_table('catalog_snapshots')")
+  const fresh = createEngine({ databaseUrl: URL, mapping: { source: 'none' }, logger: pino({ level: 'silent' }) })
+  try {
+    await assert.rejects(fresh.sync({ input: csvFile(rows.slice(0, 5)), dataset: 'catalog-snapshots', scope }), (err: any) => {
+      assert.equal(err.code, 'BRX_ERR_CITUS_LAYOUT')
+      assert.match(err.message, /reference table/)
+      return true
+    })
+  } finally {
+    await closeEngine(fresh)
+  }
+  assert.equal((await db().query<{ n: number }>('SELECT count(*)::int AS n FROM catalog_snapshots')).rows[0].n, 0)
 })
 
 // ---------------------------------------------------------------------------
