@@ -104,7 +104,7 @@ export class SyncRun {
     this.log = engine.logger.child({ runId: this.id })
   }
 
-  /** The target turned out to be distributed (checked under the scope lock's connection, before anything is written). */
+  /** The target turned out to be distributed (asked on the control connection, before the scope lock and before anything is written). */
   useCitus (layout: CitusLayout): void {
     this.citus = layout
     this.sql = buildMergeSql(this.options.dataset, this.staging, layout)
