@@ -2,6 +2,7 @@ import path from 'node:path'
 import pino from 'pino'
 import Piscina from 'piscina'
 import { openPool, type OpenPoolOptions } from './db/connections'
+import { CitusTargets } from './db/citus'
 import { applyMigrations, migrateDataset } from './db/migrate'
 import { resolveDataset, type DatasetSpec } from './dataset'
 import { fromPgError } from './errors'
@@ -51,7 +52,7 @@ export class Engine {
       idleTimeout: 30_000,
       workerData: { nice: settings.workerNice },
     })
-    this.#handles = { pool, piscina, resolver: createResolver(settings.mapping, logger), logger, settings }
+    this.#handles = { pool, piscina, resolver: createResolver(settings.mapping, logger), logger, settings, citus: new CitusTargets() }
     internals.set(this, this.#handles)
     // The gauges read what stats() reads, at collection time; the pool's own counters are not copied.
     this.#meter = new SyncMetrics({
@@ -167,14 +168,17 @@ export async function sync (options: SyncOptions): Promise<SyncReport> {
   }
 }
 
-/** Applies the schema; with `dataset` (a preset name, a spec path or object), only the bookkeeping tables plus that dataset's table. */
-export async function migrate (options: EngineOptions & { dataset?: string | DatasetSpec } = {}): Promise<string[]> {
-  const { dataset: d, ...engineOptions } = options
+/**
+ * Applies the schema; with `dataset` (a preset name, a spec path or object), only the bookkeeping tables plus that dataset's table.
+ * With `citus: true`, that table (default the CardTrader preset's) is then distributed by its first scope column (README "Running on Citus").
+ */
+export async function migrate (options: EngineOptions & { dataset?: string | DatasetSpec, citus?: boolean } = {}): Promise<string[]> {
+  const { dataset: d, citus, ...engineOptions } = options
   const settings = fillEngineOptions(engineOptions)
   const dataset = d === undefined ? undefined : resolveDataset(d)
   const pool = openPool({ ...poolOptions(settings, engineOptions), max: 1, applicationName: 'brx-sync-migrate', logger: settings.logger ?? pino({ level: 'silent' }) })
   try {
-    return dataset === undefined ? await applyMigrations(pool) : await migrateDataset(pool, dataset)
+    return dataset === undefined ? await applyMigrations(pool, undefined, undefined, { citus }) : await migrateDataset(pool, dataset, { citus })
   } catch (err) {
     throw fromPgError(err, 'Applying the schema')
   } finally {

@@ -18,6 +18,7 @@ export const ERROR_CODES = {
   BRX_ERR_DB_SCHEMA: { exit: 4, message: 'PostgreSQL is missing %s; run `brx-sync migrate` first.' },
   BRX_ERR_DB_QUERY: { exit: 4, message: '%s failed: %s' },
   BRX_ERR_DB_TIMEOUT: { exit: 4, message: '%s failed: %s' },
+  BRX_ERR_CITUS_LAYOUT: { exit: 4, message: 'The Citus layout of %s does not fit brx-sync: %s.' },
   BRX_ERR_SCOPE_BUSY: { exit: 5, message: 'Another sync of %s holds the scope %s: %s.' },
   BRX_ERR_WIPE_GUARD: { exit: 5, message: 'Mirror would delete %s; nothing was changed.' },
   BRX_ERR_CATALOG_UNAVAILABLE: { exit: 6, message: 'The catalog %s cannot be read: %s.' },

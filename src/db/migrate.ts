@@ -4,6 +4,7 @@ import type pg from 'pg'
 import { fromPgError } from '../errors'
 import { presets } from '../dataset'
 import type { DatasetSpec } from '../dataset/types'
+import { distributeTarget } from './citus'
 import { buildDatasetDdl } from './ddl'
 
 export { buildDatasetDdl } from './ddl'
@@ -14,11 +15,17 @@ const PRESET_FILES: Record<string, string> = { '001_user_inventory_items.sql': '
 /** schema/ next to the package root (dist/src/db -> ../../../schema). */
 export const SCHEMA_DIR = path.resolve(__dirname, '../../../schema')
 
+export interface MigrateFlags {
+  /** Distribute the dataset's target (default the CardTrader preset's) with Citus: src/db/citus.ts. */
+  citus?: boolean
+}
+
 /**
  * Applies schema/*.sql in name order, each once, recorded in brx_migrations.
  * A transaction-level advisory lock serializes concurrent migrators.
+ * With `citus`, the target is then distributed in the same transaction.
  */
-export async function applyMigrations (pool: pg.Pool, dir = SCHEMA_DIR, dataset?: DatasetSpec): Promise<string[]> {
+export async function applyMigrations (pool: pg.Pool, dir = SCHEMA_DIR, dataset?: DatasetSpec, flags: MigrateFlags = {}): Promise<string[]> {
   // A dataset of its own gets the bookkeeping files and its table from its spec; a preset, its file.
   const preset = dataset === undefined || presets[dataset.name] === dataset ? dataset?.name : undefined
   const files = (await fs.readdir(dir)).filter(f => f.endsWith('.sql') && (dataset === undefined || PRESET_FILES[f] === undefined || PRESET_FILES[f] === preset)).sort()
@@ -39,6 +46,10 @@ export async function applyMigrations (pool: pg.Pool, dir = SCHEMA_DIR, dataset?
       for (const sql of buildDatasetDdl(dataset)) await client.query(sql)
       applied.push(`table ${dataset.table}`)
     }
+    if (flags.citus === true) {
+      const done = await distributeTarget(client, dataset ?? presets['cardtrader-inventory'])
+      if (done !== null) applied.push(done)
+    }
     await client.query('COMMIT')
     return applied
   } catch (err) {
@@ -50,6 +61,6 @@ export async function applyMigrations (pool: pg.Pool, dir = SCHEMA_DIR, dataset?
 }
 
 /** `migrate --dataset`: the bookkeeping tables plus the dataset's table (from its spec, or the preset's schema file). */
-export async function migrateDataset (pool: pg.Pool, dataset: DatasetSpec): Promise<string[]> {
-  return await applyMigrations(pool, SCHEMA_DIR, dataset)
+export async function migrateDataset (pool: pg.Pool, dataset: DatasetSpec, flags: MigrateFlags = {}): Promise<string[]> {
+  return await applyMigrations(pool, SCHEMA_DIR, dataset, flags)
 }

@@ -124,7 +124,7 @@ export async function runMerge (client: pg.ClientBase, m: MergeInput, dropStagin
   let counts: MergeCounts
   try {
     const small = m.staged <= SMALL_MERGE_ROWS
-    await setLocals(client, m.statementTimeoutMs, m.workMem, small)
+    await setLocals(client, m.statementTimeoutMs, m.workMem, small, m.sql.citus)
     // The engine diff's classify is a forced key lookup per staged row: its plan carries
     // enable_nestloop's penalty cost, which would otherwise wake the JIT (0.16 s of compiling).
     if (m.engineDiff !== undefined) await client.query('SET LOCAL jit = off')
@@ -225,7 +225,7 @@ export interface DirectInput {
 export async function finishDirect (client: pg.ClientBase, m: DirectInput): Promise<MergeCounts> {
   let counts: MergeCounts
   try {
-    await setLocals(client, m.statementTimeoutMs, m.workMem)
+    await setLocals(client, m.statementTimeoutMs, m.workMem, false, m.sql.citus)
     let lateInserted = 0
     if (m.spilled > 0) {
       checkAbort(m.signal)
@@ -259,9 +259,12 @@ export async function finishDirect (client: pg.ClientBase, m: DirectInput): Prom
  * that estimate is quadratic — 20 s instead of 0.1 s for 25k rows, seen here. Every statement
  * joins whole scopes, so a hash or merge join is always the linear choice.
  */
-export async function setLocals (client: pg.ClientBase, statementTimeoutMs: number, workMem: string, small = false): Promise<void> {
+export async function setLocals (client: pg.ClientBase, statementTimeoutMs: number, workMem: string, small = false, citus = false): Promise<void> {
   // One round trip: a small sync's fixed cost is mostly round trips.
   const sets = [`SET LOCAL work_mem = '${workMem}'`]
+  // On Citus the shard queries are planned by the workers: the settings below go there too (the
+  // scope's shard statistics are as stale on a worker as on one server).
+  if (citus) sets.unshift("SET LOCAL citus.propagate_set_commands = 'local'")
   if (!small) sets.push('SET LOCAL enable_nestloop = off')
   if (statementTimeoutMs > 0) sets.push(`SET LOCAL statement_timeout = ${Math.floor(statementTimeoutMs)}`)
   await client.query(sets.join('; '))

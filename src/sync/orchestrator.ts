@@ -41,7 +41,7 @@ import { openDirectSink, openLightSink, openStagingSink } from '../write/writers
 import { load } from './load'
 import { merge } from './merge-stage'
 import { withRetry } from './retry'
-import { SMALL_INPUT_BYTES, SyncRun, type EngineHandles } from './run'
+import { CITUS_SMALL_INPUT_BYTES, SMALL_INPUT_BYTES, SyncRun, type EngineHandles } from './run'
 
 export async function runSync (engine: EngineHandles, options: SyncOptions): Promise<SyncReport> {
   const run = new SyncRun(engine, fillSyncOptions(options, engine.settings))
@@ -102,9 +102,11 @@ async function prepare (run: SyncRun): Promise<void> {
   const o = run.options
   // The input first: a missing file or a rejected token fails before anything is locked, recorded or opened for COPY.
   run.source = await openInput(run)
-  // Not with change capture: a dry run rolls back the transaction that would hold a light run's row.
-  run.light = run.unmapped === null && !o.dryRun && o.changesFile === null && await isSmallInput(run.source, SMALL_INPUT_BYTES)
   await checkSchema(run.control, run.dataset)
+  const citus = await run.engine.citus.layout(run.control, run.dataset)
+  if (citus !== null) run.useCitus(citus)
+  // Not with change capture: a dry run rolls back the transaction that would hold a light run's row.
+  run.light = run.unmapped === null && !o.dryRun && o.changesFile === null && await isSmallInput(run.source, run.citus !== null ? CITUS_SMALL_INPUT_BYTES : SMALL_INPUT_BYTES)
   const tLock = performance.now()
   await acquireScopeLock(run.control, run.dataset.table, o.scope.key, { wait: o.lock === 'wait', timeoutMs: o.lockTimeoutMs, signal: o.signal })
   run.locked = true
@@ -155,13 +157,13 @@ async function openSink (run: SyncRun): Promise<TupleLayout> {
   if (direct) {
     run.direct = await openDirectSink(run.control, run.sql.directCopy, run.id)
     run.sink = run.direct
-    return { prefix: run.dataset.scope.map((c, i) => ({ type: c.type, value: o.scope.list[i] })), seq: false }
+    return { prefix: run.scopePrefix, seq: false }
   }
   await run.control.query(run.sql.createStaging)
   const existing = await readScope(run)
   run.sink = await openStagingSink({ pool: run.engine.pool, poolMax: run.engine.settings.pgPoolSize, clients: run.clients, copySql: run.sql.copy, wanted: o.writers, signal: o.signal })
   diffInEngine(run, existing)
-  return { prefix: [], seq: true }
+  return { prefix: run.stagingPrefix, seq: true }
 }
 
 /**
