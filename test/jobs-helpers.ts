@@ -57,12 +57,12 @@ export class Sampler {
   private async loop (everyMs: number): Promise<void> {
     while (!this.stopped) {
       const c = await this.db.query<{ app: string, n: number }>(
-        'SELECT application_name AS app, count(*)::int AS n FROM pg_stat_activity WHERE application_name LIKE $1 GROUP BY 1', [`${this.prefix}%`])
+        'SELECT application_name AS app, count(*)::int AS n FROM pg_stat_activity WHERE application_name LIKE $1 AND datname = current_database() GROUP BY 1', [`${this.prefix}%`])
       for (const r of c.rows) {
         if (r.n > (this.connections.get(r.app) ?? 0) && this.bound !== undefined && r.n > this.bound) {
           // What the extra connections are, for the failure message.
           const d = await this.db.query<{ line: string }>(
-            "SELECT format('%s %s %s %s', pid, coalesce(state, '-'), backend_start::time(0), left(regexp_replace(query, '\\s+', ' ', 'g'), 70)) AS line FROM pg_stat_activity WHERE application_name = $1 ORDER BY backend_start", [r.app])
+            "SELECT format('%s %s %s %s', pid, coalesce(state, '-'), backend_start::time(0), left(regexp_replace(query, '\\s+', ' ', 'g'), 70)) AS line FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database() ORDER BY backend_start", [r.app])
           this.detail.set(r.app, d.rows.map(x => x.line).join(' | '))
         }
         this.connections.set(r.app, Math.max(this.connections.get(r.app) ?? 0, r.n))
