@@ -168,7 +168,10 @@ test('SIGTERM during a sync: exit within the deadline, run cancelled, target unt
   const t0 = Date.now()
   const exit = await Promise.race([w1.exited, sleep(10_000).then(() => undefined)])
   assert.ok(exit !== undefined, 'the worker exits within its deadline (bounded wait)')
-  console.log(`# jobs: SIGTERM → exit in ${Date.now() - t0} ms (deadline 300 ms)`)
+  const exitMs = Date.now() - t0
+  console.log(`# jobs: SIGTERM → exit in ${exitMs} ms (deadline 300 ms)`)
+  // The deadline, plus the process's own teardown (threads, sockets) with room for a loaded machine.
+  assert.ok(exitMs < 300 + 1000, `the worker exited ${exitMs} ms after SIGTERM; its deadline is 300 ms`)
   assert.equal(exit.code, 0, exit.stderr.slice(-2000))
   const runs = await runsOf(db, user)
   assert.equal(runs.at(-1)?.status, 'cancelled')
