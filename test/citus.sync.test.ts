@@ -44,7 +44,7 @@ let engine: Engine | undefined
 
 /** The kit: BRX_CITUS_KIT, else ../shared/citus beside the checkout (or beside its worktrees' parent). */
 function kitDir (): string {
-  const candidates = [process.env.BRX_CITUS_KIT, path.resolve(ROOT, '../shared/citus'), path.resolve(ROOT, '../../shared/citus')]
+  const candidates = [process.env.BRX_CITUS_KIT, path.resolve(ROOT, '../shared/citus'), path.resolve(ROOT, '../../shared/citus'), '/work/shared/citus']
   const dir = candidates.find(d => d !== undefined && fs.existsSync(path.join(d, 'start-citus.sh')))
   if (dir === undefined) throw new Error(`BRX_TEST_CITUS=1 but no Citus kit found (looked in ${candidates.filter(Boolean).join(', ')}); set BRX_CITUS_KIT`)
   return dir
