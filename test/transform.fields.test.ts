@@ -159,6 +159,17 @@ test('properties_hash that JSON.stringify writes differently is never taken as i
   }
 })
 
+test('a key that only starts like the one seen at its position before is read as itself', () => {
+  // The reader remembers the key at each member position; these differ from it by a suffix, a prefix or an escape.
+  const base = (k: string, v: string): string => `{"id":7,${k}:${v},"blueprint_id":3,"quantity":1,"price_cents":5}`
+  const seq = [
+    base('"name_en"', '"A"'), base('"name_en2"', '"B"'), base('"name_e"', '"C"'), base('"name_en"', '"D"'),
+    base('"name_e\\u006e"', '"E"'), base('"name_en"', '"F"'), base('"namE_en"', '"G"'), base('"name_en"', '"H"'),
+    base('"price_cents"', '9'), base('"name_en"', '"I"'),
+  ]
+  for (let round = 0; round < 3; round++) for (const text of seq) check(text, `predicted key ${text}`)
+})
+
 test('byte-level fuzz: a flipped, dropped or inserted byte never yields a value JSON.parse would not', () => {
   const rng = new Prng(seed ^ 0x1234)
   const bytes = ['"', '\\', '{', '}', '[', ']', ',', ':', ' ', '0', '-', '.', 'e', 'u', 'n', 't', 'f', '\u0001', 'é']

@@ -46,6 +46,13 @@ export interface CompiledPlan {
   values: unknown[]
   /** An object literal of the plan's fields from `values`: one fixed shape for every record. */
   build: (v: unknown[]) => Record<string, unknown>
+  /**
+   * The key last seen at each member position and its slot (undefined: a
+   * key the plan does not name). Records of one export list their keys in
+   * the same order, so a key is usually matched by one byte comparison
+   * against this, instead of scanning the string and looking it up.
+   */
+  seen: Array<{ key: Uint8Array, slot: Slot | undefined } | undefined>
 }
 
 export function compileFieldPlan (plan: FieldPlan): CompiledPlan {
@@ -63,7 +70,7 @@ export function compileFieldPlan (plan: FieldPlan): CompiledPlan {
   // Keys are JSON.stringify'd into the literal: any name is a valid, inert property key.
   // eslint-disable-next-line @typescript-eslint/no-implied-eval, no-new-func
   const build = new Function('v', `return {${names.map((n, i) => `${JSON.stringify(n)}: v[${i}]`).join(', ')}}`) as CompiledPlan['build']
-  return { byLength, names, values: new Array<unknown>(names.length).fill(undefined), build }
+  return { byLength, names, values: new Array<unknown>(names.length).fill(undefined), build, seen: [] }
 }
 
 const QUOTE = 0x22; const BSLASH = 0x5c; const COLON = 0x3a; const COMMA = 0x2c
@@ -296,14 +303,23 @@ class Reader {
     this.pos++
     this.ws()
     if (b[this.pos] === RBRACE) { this.pos++; return }
-    for (;;) {
+    for (let member = 0; ; member++) {
       if (b[this.pos] !== QUOTE) throw DECLINE
       const ks = ++this.pos
-      const ke = this.stringEnd()
-      this.pos = ke + 1
-      // An escaped key may spell a named field: only JSON.parse can tell.
-      if (this.escaped) throw DECLINE
-      const slot = findSlot(plan, b, ks, ke)
+      let slot: Slot | undefined
+      const seen = member < MAX_SEEN ? plan.seen[member] : undefined
+      if (seen !== undefined && sameKey(b, ks, seen.key)) {
+        // The bytes of a key seen before, then its closing quote: the same key (it has no escape).
+        slot = seen.slot
+        this.pos = ks + seen.key.length + 1
+      } else {
+        const ke = this.stringEnd()
+        this.pos = ke + 1
+        // An escaped key may spell a named field: only JSON.parse can tell.
+        if (this.escaped) throw DECLINE
+        slot = findSlot(plan, b, ks, ke)
+        if (member < MAX_SEEN && ke - ks <= 64) plan.seen[member] = { key: Uint8Array.prototype.slice.call(b, ks, ke), slot }
+      }
       this.ws()
       if (b[this.pos] !== COLON) throw DECLINE
       this.pos++
@@ -361,6 +377,17 @@ function isIndexLike (b: SliceBuffer, s: number, e: number): boolean {
   if (b[s] === ZERO && e - s > 1) return false
   for (let i = s; i < e; i++) if (b[i] < ZERO || b[i] > NINE) return false
   return Number(b.latin1Slice(s, e)) < 4294967295
+}
+
+/** Member positions whose last key is remembered (see CompiledPlan.seen). */
+const MAX_SEEN = 64
+
+/** Whether b holds exactly `key` at s, followed by the closing quote. */
+function sameKey (b: Uint8Array, s: number, key: Uint8Array): boolean {
+  const n = key.length
+  if (b[s + n] !== QUOTE) return false
+  for (let i = 0; i < n; i++) if (b[s + i] !== key[i]) return false
+  return true
 }
 
 function findSlot (plan: CompiledPlan, b: Buffer, s: number, e: number): Slot | undefined {
