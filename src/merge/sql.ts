@@ -201,17 +201,19 @@ function buildCitusLightSql (d: DatasetSpec, staging: string): Partial<MergeSql>
   const insertVals = [...scopeParams, ...cols.map(c => `s.${c}`)].join(', ')
   const row = (alias: string): string => `(${cmp.map(c => `${alias}.${c}`).join(', ')})`
   const keyTuple = (alias: string): string => `(${keys.map(k => `${alias}.${k}`).join(', ')})`
+  // Rows with their derived columns come from brx_src (the derive step), as in the plain form; the keys, from staging.
+  const src = d.derived !== undefined && d.derived.length > 0 ? DERIVED_TABLE : staging
   const staged = `(SELECT ${keys.join(', ')} FROM ${staging})`
   const conflict = [...scopeCols, ...keys].join(', ')
   // OFFSET 0: the scope's matching rows are fetched as one router query, not flattened into the join.
   const existing = `(SELECT ${[...new Set([...keys, ...cmp])].map(c => `t.${c}`).join(', ')} FROM ${target} t WHERE ${inScope} AND ${keyTuple('t')} IN ${staged} OFFSET 0)`
-  const classify = `CREATE TEMP TABLE brx_diff ON COMMIT DROP AS SELECT s.*, t.${keys[0]} IS NOT NULL AS brx_present FROM ${staging} s LEFT JOIN ${existing} t ON ${keyJoin} WHERE t.${keys[0]} IS NULL OR ${row('t')} IS DISTINCT FROM ${row('s')}`
+  const classify = `CREATE TEMP TABLE brx_diff ON COMMIT DROP AS SELECT s.*, t.${keys[0]} IS NOT NULL AS brx_present FROM ${src} s LEFT JOIN ${existing} t ON ${keyJoin} WHERE t.${keys[0]} IS NULL OR ${row('t')} IS DISTINCT FROM ${row('s')}`
   return {
     classify,
     // Engine diff: staging holds only the new and changed rows; the same fetch by key classifies them.
     classifyLookup: classify,
     // Staging is deduplicated: a conflict is a key the target already holds. RETURNING counts exactly (see lateInsert).
-    insertNew: `INSERT INTO ${target} (${insertCols}) SELECT ${insertVals} FROM ${staging} s ON CONFLICT (${conflict}) DO NOTHING RETURNING 1`,
+    insertNew: `INSERT INTO ${target} (${insertCols}) SELECT ${insertVals} FROM ${src} s ON CONFLICT (${conflict}) DO NOTHING RETURNING 1`,
     // Key columns are NOT NULL (validated in the workers, NOT NULL in the target): NOT IN is the anti-join.
     delete: `DELETE FROM ${target} t WHERE ${inScope} AND ${keyTuple('t')} NOT IN ${staged}`,
   }
