@@ -2,7 +2,6 @@ import path from 'node:path'
 import pino from 'pino'
 import Piscina from 'piscina'
 import { openPool, type OpenPoolOptions } from './db/connections'
-import { CitusTargets } from './db/citus'
 import { applyMigrations, migrateDataset } from './db/migrate'
 import { resolveDataset, type DatasetSpec } from './dataset'
 import { fromPgError } from './errors'
@@ -52,7 +51,7 @@ export class Engine {
       idleTimeout: 30_000,
       workerData: { nice: settings.workerNice },
     })
-    this.#handles = { pool, piscina, resolver: createResolver(settings.mapping, logger), logger, settings, citus: new CitusTargets() }
+    this.#handles = { pool, piscina, resolver: createResolver(settings.mapping, logger), logger, settings }
     internals.set(this, this.#handles)
     // The gauges read what stats() reads, at collection time; the pool's own counters are not copied.
     this.#meter = new SyncMetrics({

@@ -20,9 +20,11 @@ const HAS_CITUS = "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'ci
 /** The target's Citus layout, or null when the database has no Citus or the target is a plain table. */
 export async function detectCitus (client: pg.ClientBase, d: DatasetSpec): Promise<CitusLayout | null> {
   if (!(await client.query<{ has: boolean }>(HAS_CITUS)).rows[0].has) return null
-  const { rows } = await client.query<{ method: string, col: string | null }>(
-    "SELECT partmethod AS method, CASE WHEN partmethod = 'h' THEN column_to_column_name(logicalrelid, partkey) END AS col FROM pg_dist_partition WHERE logicalrelid = to_regclass($1)", [d.table])
+  const { rows } = await client.query<{ method: string, repmodel: string, col: string | null }>(
+    "SELECT partmethod AS method, repmodel, CASE WHEN partmethod = 'h' THEN column_to_column_name(logicalrelid, partkey) END AS col FROM pg_dist_partition WHERE logicalrelid = to_regclass($1)", [d.table])
   if (rows.length === 0) return null
+  // A Citus local table (partmethod 'n', not replicated: Citus adds them for foreign keys to reference tables) lives on the coordinator alone: a plain table.
+  if (rows[0].method === 'n' && rows[0].repmodel !== 't') return null
   const col = rows[0].col
   if (col === null) throw syncError('BRX_ERR_CITUS_LAYOUT', [d.table, `it is a Citus ${rows[0].method === 'n' ? 'reference' : 'non-hash'} table; brx-sync merges into a table distributed by a scope column (${scopeNames(d)})`], { table: d.table })
   if (!d.scope.some(c => c.name === col)) throw syncError('BRX_ERR_CITUS_LAYOUT', [d.table, `it is distributed by ${col}, which is not a scope column (${scopeNames(d)}): one scope must live in one shard`], { table: d.table })
@@ -67,23 +69,4 @@ export async function distributeTarget (client: pg.ClientBase, d: DatasetSpec): 
   }
   await client.query(`SELECT create_distributed_table(${literal(table)}, ${literal(col)})`)
   return `distributed ${d.table} by ${col}`
-}
-
-/**
- * Each target's layout, detected once per engine (the first sync of a table
- * asks; later syncs reuse the answer). A table distributed while an engine
- * runs is seen by the next engine. A failed detection is not kept.
- */
-export class CitusTargets {
-  private readonly known = new Map<string, Promise<CitusLayout | null>>()
-
-  async layout (client: pg.ClientBase, d: DatasetSpec): Promise<CitusLayout | null> {
-    let p = this.known.get(d.table)
-    if (p === undefined) {
-      p = detectCitus(client, d)
-      this.known.set(d.table, p)
-      p.catch(() => this.known.delete(d.table))
-    }
-    return await p
-  }
 }

@@ -24,6 +24,7 @@
  */
 import { checkSchema } from '../db/schema'
 import { checkout, releaseAll } from '../db/connections'
+import { detectCitus } from '../db/citus'
 import { SyncError, fromPgError, syncError, toSyncError } from '../errors'
 import type { MergeCounts } from '../merge/merge'
 import { fillSyncOptions, type SyncOptions } from '../options'
@@ -103,7 +104,9 @@ async function prepare (run: SyncRun): Promise<void> {
   // The input first: a missing file or a rejected token fails before anything is locked, recorded or opened for COPY.
   run.source = await openInput(run)
   await checkSchema(run.control, run.dataset)
-  const citus = await run.engine.citus.layout(run.control, run.dataset)
+  // Asked on every sync (two catalog lookups): a table distributed, or undistributed, while a
+  // long-lived engine runs is merged in its new form from the next sync on.
+  const citus = await detectCitus(run.control, run.dataset)
   if (citus !== null) run.useCitus(citus)
   // Not with change capture: a dry run rolls back the transaction that would hold a light run's row.
   run.light = run.unmapped === null && !o.dryRun && o.changesFile === null && await isSmallInput(run.source, run.citus !== null ? CITUS_SMALL_INPUT_BYTES : SMALL_INPUT_BYTES)

@@ -4,7 +4,7 @@ import type { Logger } from 'pino'
 import type Piscina from 'piscina'
 import { cancelledError, SyncError } from '../errors'
 import { newMappingStats, type BlueprintResolver, type MappingStats } from '../map'
-import type { CitusLayout, CitusTargets } from '../db/citus'
+import type { CitusLayout } from '../db/citus'
 import { buildMergeSql, type MergeSql } from '../merge/sql'
 import type { FilledEngineOptions, FilledSyncOptions } from '../options'
 import type { OpenedSource } from '../read/source'
@@ -21,8 +21,6 @@ export interface EngineHandles {
   readonly resolver: BlueprintResolver
   readonly logger: Logger
   readonly settings: FilledEngineOptions
-  /** Which targets are distributed with Citus (src/db/citus.ts), detected once per engine. */
-  readonly citus: CitusTargets
 }
 
 /** What the load stage counted, summed over partitions. */
