@@ -29,7 +29,7 @@ import pg from 'pg'
 import pino from 'pino'
 import { createEngine, migrate, type Engine } from '../src'
 import { applyExport, canonicalJson, identityViolations, parseElements, COMPARED, type ApplyResult, type Row, type State } from './model'
-import { DATABASE_URL, Prng, freshId, changeProduct, randomProduct, readNdjson, readUserRows, removeTmp, renderExport, seedFromEnv, snapshotUser, tmpPath, writeExport, type Product } from './helpers'
+import { DATABASE_URL, Prng, evolveCatalog, productKey, changeProduct, freshId, randomProduct, readNdjson, readUserRows, removeTmp, renderExport, seedFromEnv, snapshotUser, tmpPath, writeExport, type Product } from './helpers'
 import { appName, backends, closeEngine, phaseOf, runsOf, simpleProducts, spawnCli, stateHash, tableExists, waitFor, writeJson, writeProducts } from './fault-helpers'
 
 const ENABLED = process.env.BRX_TEST_CITUS === '1'
@@ -231,20 +231,7 @@ async function syncAndCheck (state: State, p: Plan, watch: string[], label: stri
   return expected
 }
 
-const productKey = (p: Product): string => `${p.blueprint_id}|${String(p.id)}`
-
-function evolve (rng: Prng, catalog: Map<string, Product>): void {
-  const changeRate = rng.pick([0, 0.02, 0.1, 0.5])
-  const removeRate = rng.chance(0.1) ? 0.7 : rng.pick([0, 0.02, 0.1, 0.3])
-  for (const [k, p] of [...catalog]) {
-    if (rng.chance(removeRate)) catalog.delete(k)
-    else if (rng.chance(changeRate)) catalog.set(k, changeProduct(rng, p))
-  }
-  for (let i = rng.int(0, 300); i > 0; i--) {
-    const p = randomProduct(rng, freshId(rng))
-    catalog.set(productKey(p), p)
-  }
-}
+const evolve = (rng: Prng, catalog: Map<string, Product>): void => { evolveCatalog(rng, catalog, [0, 0.02, 0.1, 0.5], 300) }
 
 test(`randomized first syncs, re-syncs, mirror deletes, upserts and rejects on Citus match the reference model (seed ${seed})`, { skip: SKIP, timeout: 180_000 }, async (t) => {
   const rng = new Prng(seed)

@@ -288,6 +288,25 @@ export function changeProduct (rng: Prng, p: Product): Product {
   return q
 }
 
+/** A product's key as the reference model keys it. */
+export function productKey (p: Product): string {
+  return `${p.blueprint_id}|${String(p.id)}`
+}
+
+/** Random changes between two syncs: change (at one of `changeRates`), remove and add (up to `maxAdd`) products. */
+export function evolveCatalog (rng: Prng, catalog: Map<string, Product>, changeRates: number[], maxAdd: number): void {
+  const changeRate = rng.pick(changeRates)
+  const removeRate = rng.chance(0.1) ? 0.7 : rng.pick([0, 0.02, 0.1, 0.3])
+  for (const [k, p] of [...catalog]) {
+    if (rng.chance(removeRate)) catalog.delete(k)
+    else if (rng.chance(changeRate)) catalog.set(k, changeProduct(rng, p))
+  }
+  for (let i = rng.int(0, maxAdd); i > 0; i--) {
+    const p = randomProduct(rng, freshId(rng))
+    catalog.set(productKey(p), p)
+  }
+}
+
 /** The product as a JSON object on the wire, in one of the forms the normalizer accepts for the same values. */
 export function toWire (rng: Prng, p: Product): Record<string, unknown> {
   const o: Record<string, unknown> = {}

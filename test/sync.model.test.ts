@@ -16,7 +16,7 @@ import path from 'node:path'
 import { applyExport, canonicalJson, identityViolations, parseElements, COMPARED, type ApplyOptions, type ApplyResult, type ModelReject, type Row, type State } from './model'
 import {
   DATABASE_URL, makePool, randomUser, tmpPath, removeTmp, Prng, seedFromEnv, writeExport, readUserRows, snapshotUser, readNdjson,
-  api, randomProduct, freshId, changeProduct, renderExport, toWire, renderJson, type ExportLayout, type Product,
+  api, randomProduct, freshId, changeProduct, evolveCatalog, productKey, renderExport, toWire, renderJson, type ExportLayout, type Product,
 } from './helpers'
 
 const seed = seedFromEnv()
@@ -202,10 +202,6 @@ async function runAndCheck (state: State, run: Run, watch: string[], label: stri
   return expected
 }
 
-function productKey (p: Product): string {
-  return `${p.blueprint_id}|${String(p.id)}`
-}
-
 function randomLayout (rng: Prng, format: 'json' | 'ndjson'): ExportLayout {
   const bom = rng.chance(0.05)
   return format === 'json'
@@ -213,19 +209,7 @@ function randomLayout (rng: Prng, format: 'json' | 'ndjson'): ExportLayout {
     : { format, bom, gzip: rng.chance(0.2), separator: rng.pick(['\n', '\n', '\r\n']), trailingNewline: rng.chance(0.8), blankLines: rng.pick([0, 0, 0.01, 0.1]), rng }
 }
 
-/** Random changes between two syncs: change, remove and add products. */
-function evolve (rng: Prng, catalog: Map<string, Product>): void {
-  const changeRate = rng.pick([0, 0.01, 0.1, 0.5])
-  const removeRate = rng.chance(0.1) ? 0.7 : rng.pick([0, 0.02, 0.1, 0.3])
-  for (const [k, p] of [...catalog]) {
-    if (rng.chance(removeRate)) catalog.delete(k)
-    else if (rng.chance(changeRate)) catalog.set(k, changeProduct(rng, p))
-  }
-  for (let i = rng.int(0, 200); i > 0; i--) {
-    const p = randomProduct(rng, freshId(rng))
-    catalog.set(productKey(p), p)
-  }
-}
+const evolve = (rng: Prng, catalog: Map<string, Product>): void => { evolveCatalog(rng, catalog, [0, 0.01, 0.1, 0.5], 200) }
 
 test(`randomized syncs of several users match the reference model (seed ${seed})`, { timeout: 240_000 }, async (t) => {
   t.diagnostic(`seed ${seed} (replay with BRX_SEED=${seed}), engine partitionBytes ${PARTITION_BYTES}`)
