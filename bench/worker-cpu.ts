@@ -5,12 +5,22 @@
  *  - transformPartition over every partition (what a worker does for a sync),
  *  - per record: JSON.parse + normalize against readFields + normalize,
  *  - readFields alone and JSON.parse (with its toString) alone,
- *  - a loop that only reads every byte (the floor for any JS byte walker).
+ *  - a loop that only reads every byte (the floor for any JS byte walker),
+ *  - with the database reachable (BENCH_DATABASE_URL, default brx_bench):
+ *    transformPartition marking every row against the scope's existing rows
+ *    (the engine diff of an identical re-sync: the same export synced once,
+ *    then read back with readExisting).
  * process.cpuUsage() per row, best of --reps.
  *
- * Usage: npm run bench:worker -- [--products 250000] [--reps 4]
+ * Usage: npm run bench:worker -- [--products 250000] [--reps 4] [--no-diff]
  */
+import { Readable } from 'node:stream'
 import { parseArgs } from 'node:util'
+import pg from 'pg'
+import pino from 'pino'
+import { migrate, sync } from '../src'
+import { readExisting } from '../src/diff/read'
+import type { ExistingRows } from '../src/diff/store'
 import { cardtraderInventory } from '../src/dataset/cardtrader'
 import { Partitioner, type Partition } from '../src/read/partitioner'
 import { CARDTRADER_FIELDS, normalizeCardtraderProduct } from '../src/transform/cardtrader'
@@ -18,7 +28,7 @@ import { compileFieldPlan, readFields } from '../src/transform/json-fields'
 import { transformPartition } from '../src/transform/partition'
 import { generateProducts } from '../tools/generate'
 
-const { values: a } = parseArgs({ options: { products: { type: 'string', default: '250000' }, reps: { type: 'string', default: '4' } } })
+const { values: a } = parseArgs({ options: { products: { type: 'string', default: '250000' }, reps: { type: 'string', default: '4' }, 'no-diff': { type: 'boolean', default: false } } })
 const products = Number(a.products); const reps = Number(a.reps)
 
 const lines: string[] = []
@@ -42,7 +52,25 @@ for (const p of parts) {
   for (let i = 0; i < p.count; i++) spans.push([b, p.offsets[2 * i], p.offsets[2 * i + 1]])
 }
 const plan = compileFieldPlan(CARDTRADER_FIELDS)
-const layout = { prefix: [{ type: 'uuid' as const, value: '7e1e3b6a-2f43-4c55-9f0e-1d2a3b4c5d6e' }], seq: false }
+const USER = '7e1e3b6a-2f43-4c55-9f0e-1d2a3b4c5d6e'
+const layout = { prefix: [{ type: 'uuid' as const, value: USER }], seq: false }
+const DB_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/brx_bench'
+
+/** The export synced once into the bench database, then read back as the engine diff reads a scope. */
+async function existingRows (): Promise<ExistingRows | null> {
+  const admin = new pg.Client({ connectionString: DB_URL.replace(/\/[^/]*$/, '/postgres') })
+  try { await admin.connect() } catch { return null }
+  const db = new URL(DB_URL).pathname.slice(1)
+  const has = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [db])
+  if (has.rowCount === 0) await admin.query(`CREATE DATABASE ${db}`)
+  await admin.end()
+  const logger = pino({ level: 'silent' })
+  await migrate({ databaseUrl: DB_URL, logger })
+  await sync({ input: Readable.from([buf]), userId: USER, databaseUrl: DB_URL, mapping: { source: 'none' }, logger })
+  const c = new pg.Client({ connectionString: DB_URL })
+  await c.connect()
+  try { return await readExisting(c, cardtraderInventory, [USER]) } finally { await c.end() }
+}
 
 async function best (name: string, f: () => unknown): Promise<void> {
   let min = Infinity
@@ -60,6 +88,21 @@ async function main (): Promise<void> {
   await best('transformPartition (a worker\'s whole job)', async () => {
     for (const p of parts) await transformPartition({ ...p, dataset: cardtraderInventory, keepRaw: false, unmapped: null, layout })
   })
+  const existing = a['no-diff'] ? null : await existingRows()
+  if (existing !== null) {
+    let same = 0
+    await best(`transformPartition, engine diff vs ${existing.rows.toLocaleString('en-US')} existing rows`, async () => {
+      same = 0
+      for (const p of parts) {
+        const r = await transformPartition({ ...p, dataset: cardtraderInventory, keepRaw: false, unmapped: null, layout: { prefix: [], seq: true }, existing })
+        for (const m of r.marks?.same ?? []) same += m
+      }
+    })
+    console.log(`  (rows found unchanged: ${same.toLocaleString('en-US')} of ${rows.toLocaleString('en-US')})`)
+    await best('transformPartition, staging layout, no diff', async () => {
+      for (const p of parts) await transformPartition({ ...p, dataset: cardtraderInventory, keepRaw: false, unmapped: null, layout: { prefix: [], seq: true } })
+    })
+  }
   await best('JSON.parse + normalize, per record', () => {
     for (const [b, s, e] of spans) normalizeCardtraderProduct(JSON.parse(b.toString('utf8', s, e)), new Array(15))
   })

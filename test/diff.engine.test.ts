@@ -12,9 +12,15 @@ import pino from 'pino'
 import fs from 'node:fs'
 import { applyExport, parseElements, type Row, type State } from './model'
 import { DATABASE_URL, makePool, randomUser, removeTmp, Prng, seedFromEnv, writeExport, readUserRows, readNdjson, tmpPath, api, randomProduct, freshId, changeProduct, renderExport } from './helpers'
-import { pgJsonbText } from '../src/diff/jsonb'
+import { pgJsonbText, sameFlatJsonb } from '../src/diff/jsonb'
+import { readExisting } from '../src/diff/read'
 import { findSlot, hashBytes, indexRows, tableSize } from '../src/diff/store'
+import { cardtraderInventory } from '../src/dataset/cardtrader'
 import { BinaryWriter } from '../src/encode'
+import { Partitioner, type Partition } from '../src/read/partitioner'
+import { normalizeCardtraderProduct } from '../src/transform/cardtrader'
+import { transformPartition } from '../src/transform/partition'
+import { canonicalJson } from './model'
 import { spawnCli } from './fault-helpers'
 
 const seed = seedFromEnv()
@@ -103,6 +109,99 @@ test('the jsonb text the workers compare is exactly PostgreSQL\'s output, or non
   assert.ok(exact > texts.length / 2, `only ${exact} of ${texts.length} values had an exact text`)
   assert.equal(pgJsonbText(JSON.stringify({ b: 1, aa: [1, 2], a: { y: 'é', x: null } })), '{"a": {"x": null, "y": "é"}, "b": 1, "aa": [1, 2]}')
   assert.equal(pgJsonbText('1e+21'), null)
+})
+
+/** A flat JSON object's compact text, written member by member (numbers as given: trailing zeros, -0, exponents). */
+function randomFlatText (rng: Prng): string {
+  const keys = ['a', 'b', 'aa', 'ab', 'B', 'zz', 'é', 'ü', '日本', 'key', 'k', 'condition', 'mtg_foil', '10', '2', '', 'ñame', 'Z', 'a"b', 'tab\t']
+  const numbers = ['0', '-0', '1', '-7', '1.50', '-2.25', '0.000', '-0.5', '10', '1e5', '2E-3', '123456789012345678901234567890', '3.141592653589793', '12.0']
+  const strings = ['', 'a', 'Grade "A"', 'back\\slash', 'tab\there', 'nl\n', '\u0001\u001f', 'é', '日本', '😀', '\u2028', '/', '\u007f']
+  const members: string[] = []
+  for (let i = rng.int(0, 7); i > 0; i--) {
+    const k = JSON.stringify(rng.pick(keys))
+    const r = rng.int(0, 9)
+    const v = r < 3 ? rng.pick(numbers) : r < 7 ? JSON.stringify(rng.pick(strings)) : r === 7 ? rng.pick(['true', 'false', 'null']) : r === 8 ? '{"x":1}' : '[1,"two"]'
+    members.push(`${k}:${v}`)
+  }
+  return `{${members.join(',')}}`
+}
+
+test('a flat jsonb object is compared in place exactly as PostgreSQL writes it, and never called equal to another value', async () => {
+  const rng = new Prng(seed ^ 0x7a1b)
+  const texts = Array.from({ length: 4000 }, () => randomFlatText(rng))
+  const { rows } = await pool.query<{ t: string }>('SELECT (x::jsonb)::text AS t FROM unnest($1::text[]) WITH ORDINALITY AS u(x, i) ORDER BY i', [texts])
+  const pgText = rows.map(r => Buffer.from(r.t))
+  let proven = 0
+  for (let i = 0; i < texts.length; i++) {
+    const raw = Buffer.from(texts[i])
+    const r = sameFlatJsonb(raw, 0, raw.length, pgText[i], 0, pgText[i].length)
+    // Its own value: equal, or "cannot tell" (then pgJsonbText decides); never "different".
+    assert.notEqual(r, false, `${texts[i]} vs PostgreSQL's ${rows[i].t}`)
+    if (r === true) proven++
+    // Another value's text: never equal unless PostgreSQL says the two values are the same.
+    const j = (i + 1 + rng.int(0, texts.length - 2)) % texts.length
+    if (sameFlatJsonb(raw, 0, raw.length, pgText[j], 0, pgText[j].length) === true) assert.equal(rows[j].t, rows[i].t, `${texts[i]} called equal to ${rows[j].t}`)
+    // A changed byte of PostgreSQL's text: never equal.
+    if (pgText[i].length > 2) {
+      const bent = Buffer.from(pgText[i])
+      const at = rng.int(1, bent.length - 2)
+      bent[at] = bent[at] === 0x61 ? 0x62 : 0x61
+      assert.notEqual(sameFlatJsonb(raw, 0, raw.length, bent, 0, bent.length), true, `${texts[i]} called equal to ${bent.toString()}`)
+    }
+  }
+  assert.ok(proven > texts.length / 4, `only ${proven} of ${texts.length} flat objects were proven equal in place`)
+  const t = Buffer.from('{"b":1,"aa":[1],"a":"x"}')
+  assert.equal(sameFlatJsonb(t, 0, t.length, Buffer.from('{"a": "x", "b": 1, "aa": [1]}'), 0, 31), null, 'a nested value is left to pgJsonbText')
+  const f = Buffer.from('{"b":1.50,"a":"x"}')
+  const fp = Buffer.from('{"a": "x", "b": 1.50}')
+  assert.equal(sameFlatJsonb(f, 0, f.length, fp, 0, fp.length), true)
+})
+
+test('the workers mark a row unchanged exactly when its values equal the stored ones (a real scope read)', { timeout: 60_000 }, async () => {
+  const rng = new Prng(seed ^ 0x3c4d)
+  const u = randomUser()
+  const base = Array.from({ length: 3000 }, () => randomProduct(rng, freshId(rng)))
+  const clean = { rejectRate: 0, dupRate: 0, malformedRate: 0 }
+  await syncFile(u, renderExport(rng, base, clean), 'mirror', 'database')
+  const next = base.map(p => rng.chance(0.2) ? changeProduct(rng, p) : p)
+  for (let i = 0; i < 200; i++) next.push(randomProduct(rng, freshId(rng)))
+  const texts = renderExport(rng, rng.shuffle(next), clean)
+  const c = await pool.connect()
+  const existing = await readExisting(c, cardtraderInventory, [u]).finally(() => c.release())
+  assert.ok(existing !== null && existing.rows === base.length)
+  const cutter = new Partitioner('json', 16 * 1024, 'test')
+  cutter.push(Buffer.from(`[\n${texts.join(',\n')}\n]\n`))
+  cutter.end()
+  const parts: Partition[] = []
+  for (let p = cutter.take(); p !== undefined; p = cutter.take()) parts.push(p)
+  // The reference: both sides normalized as the worker does (the rendered text spells values variously), jsonb as canonical JSON.
+  const normalized = (p: unknown): unknown[] => {
+    const out = new Array<unknown>(15)
+    normalizeCardtraderProduct(JSON.parse(JSON.stringify(p)), out)
+    out[8] = canonicalJson(JSON.parse(out[8] as string))
+    return out
+  }
+  const rowKey = (p: unknown): string => { const n = normalized(p); return `${String(n[0])}|${String(n[1])}` }
+  const before = new Map(base.map(p => [rowKey(p), p]))
+  const inputs = texts.map(t => JSON.parse(t))
+  let row = 0; let same = 0; let changed = 0; let fresh = 0
+  for (const p of parts) {
+    const r = await transformPartition({ ...p, dataset: cardtraderInventory, keepRaw: false, unmapped: null, layout: { prefix: [], seq: true }, existing })
+    assert.equal(r.rows, p.count)
+    for (let i = 0; i < r.rows; i++, row++) {
+      const product = inputs[row]
+      const old = before.get(rowKey(product))
+      const marks = r.marks as NonNullable<typeof r.marks>
+      if (old === undefined) { fresh++; assert.equal(marks.slots[i], -1, `row ${row}: a new key found in the scope: ${JSON.stringify(product)}`); continue }
+      assert.ok(marks.slots[i] >= 0, `row ${row}: an existing key not found`)
+      const equal = JSON.stringify(normalized(old)) === JSON.stringify(normalized(product))
+      if (!equal) { changed++; assert.equal(marks.same[i], 0, `row ${row}: a changed row marked unchanged: ${JSON.stringify(product)}`); continue }
+      assert.equal(marks.same[i], 1, `row ${row}: an unchanged row marked changed: ${JSON.stringify(product)}`)
+      same++
+    }
+  }
+  assert.equal(row, next.length)
+  assert.ok(same > 2000 && changed > 300 && fresh === 200, `same ${same}, changed ${changed}, new ${fresh}`)
 })
 
 /** An encoded (int4, text) key, as binary COPY fields. */

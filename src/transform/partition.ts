@@ -182,18 +182,19 @@ export async function transformPartition (task: TransformTask, resolve?: Resolve
   const keyIdx = dataset.key.map(k => dataset.columns.findIndex(c => c.name === k))
   const { prefix, seq } = task.layout
   const encoder = new TupleEncoder(prefix, dataset.columns, seq)
-  const comparer = task.existing !== undefined ? new RowComparer(task.existing, dataset) : null
+  const comparer = task.existing !== undefined ? new RowComparer(task.existing, dataset, prefix.length) : null
   const marks: DiffMarks | undefined = comparer !== null ? { slots: new Int32Array(valid), same: new Uint8Array(valid) } : undefined
   let n = 0
   for (let j = 0; j < valid; j++) {
     if (keep !== null && keep[j] === 0) continue
     const r = rows[j]
-    if (comparer !== null && marks !== undefined) {
-      const [slot, same] = comparer.classify(r)
-      marks.slots[n] = slot
-      marks.same[n] = same ? 1 : 0
-    }
+    const at = w.pos
     encoder.write(w, r, task.firstRow + rowNos[j])
+    if (comparer !== null && marks !== undefined) {
+      const c = comparer.classify(w.buf, at, r)
+      marks.slots[n] = c < 0 ? -1 : c >>> 1
+      marks.same[n] = c < 0 ? 0 : c & 1
+    }
     tupleEnds[n] = w.pos
     hashes[n++] = keyHash(keyIdx.length === 2 ? `${String(r[keyIdx[0]])}\u0001${String(r[keyIdx[1]])}` : keyIdx.map(x => String(r[x])).join('\u0001'))
   }
