@@ -51,7 +51,20 @@ export interface EngineDiffInput {
   repeatedSkipped: number
   /** Mirror: binary COPY of the keys of existing rows absent from the input. */
   gone: Buffer | null
+  /** Rows the scope had when it was read, and how many of them are gone. */
+  scopeRows: number
+  goneRows: number
 }
+
+/**
+ * Engine diff: when the rows to change are at most this share of the scope,
+ * the update and the gone-keys delete probe the target's unique key once per
+ * row (nested loop over the index) instead of hashing the whole scope: at
+ * 250k rows with 12.5k updates and 2.5k gone, 235 ms instead of 364 for the
+ * UPDATE and 25 ms instead of 131 for the DELETE. Above it, a scan of the
+ * scope is the cheaper plan.
+ */
+export const LOOKUP_SHARE = 0.2
 
 export interface MergeCounts {
   duplicates: number
@@ -175,6 +188,11 @@ export async function runMerge (client: pg.ClientBase, m: MergeInput, dropStagin
 async function mergeIntoScope (client: pg.ClientBase, m: MergeInput, steps: Record<string, number>): Promise<{ inserted: number, updated: number, deleted: number }> {
   const cap = m.capture
   await timed(steps, 'classify', async () => await client.query(m.engineDiff !== undefined ? m.sql.classifyLookup : m.sql.classify, m.scopeValues), m.signal)
+  // After the classify: the dedup before it joins staging with itself, where a nested loop would be quadratic.
+  const e = m.engineDiff
+  if (e !== undefined && !m.sql.citus && m.staged + e.goneRows <= LOOKUP_SHARE * e.scopeRows) {
+    await client.query('SET LOCAL enable_nestloop = on; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off')
+  }
   // Old values exist only before the UPDATE.
   if (cap !== undefined) await timed(steps, 'capture', async () => await client.query(cap.sql.captureUpdates, m.scopeValues), m.signal)
   const updated = await timed(steps, 'update', async () => await client.query(m.sql.update, m.scopeValues), m.signal)

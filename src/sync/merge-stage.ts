@@ -79,7 +79,7 @@ function engineDiffInput (run: SyncRun): EngineDiffInput | undefined {
   const d = run.diff
   if (d === null) return undefined
   const gone = run.options.mode === 'mirror' ? goneKeys(d.existing, d.seen) : null
-  return { skipped: d.skipped, repeatedSkipped: d.repeatedSkipped, gone: gone !== null && gone.rows > 0 ? gone.copy : null }
+  return { skipped: d.skipped, repeatedSkipped: d.repeatedSkipped, gone: gone !== null && gone.rows > 0 ? gone.copy : null, scopeRows: d.existing.rows, goneRows: gone?.rows ?? 0 }
 }
 
 /**
