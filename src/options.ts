@@ -93,8 +93,9 @@ export interface SyncOptions extends EngineOptions {
   /**
    * How a re-sync finds what changed: 'engine' reads the scope's rows first and stages only new
    * and changed rows (README "The engine diff"); 'database' stages every row and lets the merge's
-   * classify join decide. First syncs, scopes over the diff's memory budget, dry runs, changes
-   * files, insert-new and datasets with derived columns use 'database' (src/diff/when.ts).
+   * classify join decide. Default 'engine', where it applies: first syncs, scopes over the
+   * diff's memory budget, dry runs, changes files, insert-new, datasets with derived columns and
+   * keys without one binary form per value use 'database' (src/diff/when.ts).
    */
   diff?: 'engine' | 'database'
   lockTimeoutMs?: number
@@ -133,7 +134,7 @@ export const defaults = {
   maxDeleteRatio: 0.5,
   allowMassDelete: false,
   lock: 'wait',
-  diff: 'database',
+  diff: 'engine',
   lockTimeoutMs: 60_000,
   statementTimeoutMs: 0,
   workMem: '128MB',
