@@ -93,11 +93,13 @@ export interface SyncOptions extends EngineOptions {
   /**
    * How a re-sync finds what changed: 'engine' reads the scope's rows first and stages only new
    * and changed rows (README "The engine diff"); 'database' stages every row and lets the merge's
-   * classify join decide. Default 'engine', where it applies: first syncs, scopes over the
-   * diff's memory budget, dry runs, changes files, insert-new, datasets with derived columns and
-   * keys without one binary form per value use 'database' (src/diff/when.ts).
+   * classify join decide; 'auto' (the default) is 'engine' unless the input is much smaller than
+   * the scope (a small feed into a large scope: reading the scope would cost more than staging
+   * the feed). Where the engine diff does not apply — first syncs, scopes over its memory
+   * budget, dry runs, changes files, insert-new, datasets with derived columns, keys without one
+   * binary form per value — 'database' runs (src/diff/when.ts).
    */
-  diff?: 'engine' | 'database'
+  diff?: 'auto' | 'engine' | 'database'
   lockTimeoutMs?: number
   /** work_mem for the merge transaction: its hash joins over the scope's rows should not spill to disk. */
   workMem?: string
@@ -134,7 +136,7 @@ export const defaults = {
   maxDeleteRatio: 0.5,
   allowMassDelete: false,
   lock: 'wait',
-  diff: 'engine',
+  diff: 'auto',
   lockTimeoutMs: 60_000,
   statementTimeoutMs: 0,
   workMem: '128MB',
@@ -249,7 +251,7 @@ export interface FilledSyncOptions {
   maxDeleteRatio: number
   allowMassDelete: boolean
   lock: 'wait' | 'fail'
-  diff: 'engine' | 'database'
+  diff: 'auto' | 'engine' | 'database'
   lockTimeoutMs: number
   workMem: string
   statementTimeoutMs: number
@@ -278,7 +280,7 @@ function validateSyncOptions (o: SyncOptions): void {
   oneOf(r, 'gzip', [true, false, 'auto'])
   oneOf(r, 'mode', ['mirror', 'upsert', 'insert-new'])
   oneOf(r, 'lock', ['wait', 'fail'])
-  oneOf(r, 'diff', ['engine', 'database'])
+  oneOf(r, 'diff', ['auto', 'engine', 'database'])
   for (const k of ['lockTimeoutMs', 'retryMaxMs', 'writers', 'partitionBytes', 'maxInFlight']) positiveInt(r, k)
   if (o.partitionBytes !== undefined && o.partitionBytes > 256 << 20) fail('partitionBytes', 'must be at most 256 MiB.')
   if (o.retries !== undefined && !(Number.isInteger(o.retries) && o.retries >= 0)) fail('retries', `must be an integer >= 0, got ${JSON.stringify(o.retries)}.`)
@@ -327,7 +329,7 @@ export function fillSyncOptions (o: SyncOptions, engine: FilledEngineOptions): F
     maxDeleteRatio: o.maxDeleteRatio ?? defaults.maxDeleteRatio,
     allowMassDelete: o.allowMassDelete ?? defaults.allowMassDelete,
     lock: o.lock ?? defaults.lock,
-    diff: o.diff ?? (defaults.diff as 'engine' | 'database'),
+    diff: o.diff ?? (defaults.diff as 'auto' | 'engine' | 'database'),
     lockTimeoutMs: o.lockTimeoutMs ?? defaults.lockTimeoutMs,
     workMem: o.workMem ?? defaults.workMem,
     statementTimeoutMs: o.statementTimeoutMs ?? defaults.statementTimeoutMs,

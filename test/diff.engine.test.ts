@@ -320,6 +320,37 @@ test('a key whose equal values can differ in bytes (float8 -0 and 0) takes the d
   await pool.query('DROP TABLE brx_f8_key')
 })
 
+test('diff auto: a feed much smaller than the scope (or a small input) is staged; a full export and an explicit engine diff read the scope', { timeout: 60_000 }, async () => {
+  const u = randomUser()
+  // 12,000 rows of ~450 bytes each in the scope: a store of ~5.5 MB.
+  await pool.query(`INSERT INTO user_inventory_items (user_id, blueprint_id, external_stock_id, name_en, quantity, price_cents, properties, graded)
+    SELECT $1, 1 + i % 1000, i::text, repeat('n', 420), 1, 100, '{}'::jsonb, false FROM generate_series(1, 12000) i`, [u])
+  const feed = (n: number, from = 1): string => {
+    const lines: string[] = []
+    for (let i = from; i < from + n; i++) lines.push(JSON.stringify({ id: String(i), blueprint_id: 1 + i % 1000, name_en: 'n'.repeat(420), quantity: 2, price_cents: 100, properties_hash: {}, graded: false }))
+    const file = tmpPath(`auto-${n}.ndjson`)
+    fs.writeFileSync(file, lines.join('\n') + '\n')
+    return file
+  }
+  const run = async (input: string, diff?: 'auto' | 'engine', mode: 'upsert' | 'mirror' = 'upsert'): Promise<any> =>
+    await api.sync({ input, userId: u, mode, databaseUrl: DATABASE_URL, mapping: { source: 'none' }, ...(diff !== undefined ? { diff } : {}) })
+  const tiny = feed(5)
+  assert.equal((await run(tiny)).diff, 'database', 'a small input (the light path) is staged by default')
+  assert.equal((await run(tiny, 'engine')).diff, 'engine', 'unless the engine diff is asked')
+  // 2,600 rows of ~500 bytes: past the light path's 1 MiB, under half the scope's store.
+  const partial = feed(2600)
+  assert.ok(fs.statSync(partial).size > 1024 * 1024)
+  const p = await run(partial)
+  assert.equal(p.diff, 'database')
+  assert.equal(p.rows.updated, 2595, 'quantity 1 -> 2, but for the 5 rows the small input changed')
+  const pe = await run(partial, 'engine')
+  assert.equal(pe.diff, 'engine')
+  assert.equal(pe.rows.unchanged, 2600)
+  const full = await run(feed(12000), undefined, 'mirror')
+  assert.equal(full.diff, 'engine', 'a whole export diffs in the engine by default')
+  assert.deepEqual([full.rows.updated, full.rows.unchanged, full.rows.deleted], [9400, 2600, 0])
+})
+
 test('change capture and insert-new take the database diff when the engine diff is asked: the report says so, the changes file and the dry run hold exactly the changes', { timeout: 60_000 }, async () => {
   const rng = new Prng(seed ^ 0xca97)
   const u = randomUser()

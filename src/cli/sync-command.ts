@@ -42,7 +42,7 @@ into PostgreSQL user_inventory_items for one user.
   --allow-mass-delete       lift that guard
   --lock wait|fail          another sync of the same user running: wait (default) or fail
   --lock-timeout-ms MS      how long to wait for it (default 60000)
-  --diff engine|database    how a re-sync finds its changes (default engine where it applies; see README "The engine diff")
+  --diff auto|engine|database  how a re-sync finds its changes (default auto: the engine diff unless the input is much smaller than the scope; see README "The engine diff")
   --statement-timeout-ms MS statement_timeout for the merge (default none)
   --workers N --writers N --partition-bytes N   tuning (defaults adapt to the machine)
   --dry-run                 run everything, print what would change (counts, guard verdict, samples), roll back

@@ -36,7 +36,9 @@ const SAMPLE_ROWS = 2000
  * dropped), and one within it is read into a buffer of about its size, not
  * grown by copies (a copy of 128 MiB into 192 MiB was the read's peak).
  */
-async function estimateScope (client: pg.ClientBase, d: DatasetSpec, scopeValues: ReadonlyArray<string | number>): Promise<{ rows: number, bytes: number }> {
+export interface ScopeEstimate { rows: number, bytes: number }
+
+export async function estimateScope (client: pg.ClientBase, d: DatasetSpec, scopeValues: ReadonlyArray<string | number>): Promise<ScopeEstimate> {
   const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${quoteTable(d.table)} WHERE ${scopeWhere(d, scopeValues, client)}`)
   const n = Number(rows[0].n)
   if (n === 0) return { rows: 0, bytes: 0 }
@@ -86,8 +88,8 @@ class SharedBytes {
  * from the estimate before reading, or found while reading (the COPY is then
  * drained to its end, so the connection stays usable).
  */
-export async function readExisting (client: pg.ClientBase, d: DatasetSpec, scopeValues: ReadonlyArray<string | number>, maxBytes = DIFF_MAX_BYTES): Promise<ExistingRows | null> {
-  const estimate = await estimateScope(client, d, scopeValues)
+export async function readExisting (client: pg.ClientBase, d: DatasetSpec, scopeValues: ReadonlyArray<string | number>, maxBytes = DIFF_MAX_BYTES, known?: ScopeEstimate): Promise<ExistingRows | null> {
+  const estimate = known ?? await estimateScope(client, d, scopeValues)
   if (estimate.rows === 0) return emptyRows(d)
   // 5% over: the sample's rows may be shorter than the rest. Within it, the exact count below decides.
   if (estimate.bytes > maxBytes * 1.05) return null

@@ -21,7 +21,7 @@ import type { FilledSyncOptions } from '../options'
  *   PostgreSQL's, as are every other type's.)
  */
 export function databaseDiffReason (o: FilledSyncOptions, d: DatasetSpec): string | null {
-  if (o.diff !== 'engine') return 'asked'
+  if (o.diff === 'database') return 'asked'
   if (o.dryRun) return 'dry run (change capture)'
   if (o.changesFile !== null) return 'changes file (change capture)'
   if (o.mode === 'insert-new') return 'insert-new mode'
