@@ -351,6 +351,40 @@ test('diff auto: a feed much smaller than the scope (or a small input) is staged
   assert.deepEqual([full.rows.updated, full.rows.unchanged, full.rows.deleted], [9400, 2600, 0])
 })
 
+test('the scope read overlaps the load: partitions transformed before it ends are marked afterwards; counts and table as the database diff', { timeout: 90_000 }, async () => {
+  const [a, b] = [randomUser(), randomUser()]
+  // 60,000 rows of ~450 bytes: a read of ~27 MB, long against a 16 KiB partition's transform.
+  for (const u of [a, b]) {
+    await pool.query(`INSERT INTO user_inventory_items (user_id, blueprint_id, external_stock_id, name_en, quantity, price_cents, properties, graded)
+      SELECT $1, 1 + i % 1000, i::text, repeat('n', 420), 1, 100, '{"condition": "Mint"}'::jsonb, false FROM generate_series(1, 60000) i`, [u])
+  }
+  const lines: string[] = []
+  for (let i = 1; i <= 60_300; i++) {
+    if (i % 100 === 7) continue // 600 existing rows removed (and 3 new ids never sent)
+    const quantity = i % 33 === 0 || i > 60_000 ? 5 : 1 // ~1,800 changed, 300 new
+    lines.push(JSON.stringify({ id: String(i), blueprint_id: 1 + i % 1000, name_en: 'n'.repeat(420), quantity, price_cents: 100, properties_hash: { condition: 'Mint' }, graded: false }))
+  }
+  const file = tmpPath('overlap.ndjson')
+  fs.writeFileSync(file, lines.join('\n') + '\n')
+  let late = -1
+  const logger = pino({ level: 'info' }, new Writable({
+    write (chunk: Buffer, _enc, done) {
+      const m = /"markedLate":(\d+)/.exec(chunk.toString())
+      if (m !== null) late = Number(m[1])
+      done()
+    },
+  }))
+  const opts = { input: file, mode: 'mirror' as const, databaseUrl: DATABASE_URL, mapping: { source: 'none' as const }, partitionBytes: 16 * 1024 }
+  const ra = await api.sync({ ...opts, userId: a, diff: 'database' })
+  const rb = await api.sync({ ...opts, userId: b, diff: 'engine', logger })
+  assert.equal(rb.diff, 'engine')
+  assert.ok(late > 0, `no partition was marked after the read (markedLate ${late}): the read did not overlap the load`)
+  for (const k of COUNTS) assert.equal(rb.rows[k], ra.rows[k], `report.rows.${k}: engine ${String(rb.rows[k])}, database ${String(ra.rows[k])}`)
+  assert.deepEqual([rb.rows.inserted, rb.rows.deleted], [297, 600]) // 300 new ids but 3 of them (x07) skipped too
+  const ta = await readUserRows(pool, a); const tb = await readUserRows(pool, b)
+  assert.deepEqual([...tb.entries()].sort(), [...ta.entries()].sort(), 'the tables differ')
+})
+
 test('change capture and insert-new take the database diff when the engine diff is asked: the report says so, the changes file and the dry run hold exactly the changes', { timeout: 60_000 }, async () => {
   const rng = new Prng(seed ^ 0xca97)
   const u = randomUser()

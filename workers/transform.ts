@@ -7,7 +7,7 @@
 import os from 'node:os'
 import Piscina from 'piscina'
 import { workerData, type MessagePort } from 'node:worker_threads'
-import { transformPartition, type TransformTask, type MappingAnswer, type TransformResult } from '../src/transform/partition'
+import { classifyTuples, transformPartition, type ClassifyAnswer, type ClassifyTask, type TransformTask, type MappingAnswer, type TransformResult } from '../src/transform/partition'
 
 // On Linux niceness is a per-thread attribute: this lowers only this worker thread, so the
 // host's event loop (and PostgreSQL's backends) win the CPU when they need it.
@@ -27,7 +27,16 @@ function askMainThread (port: MessagePort) {
   })
 }
 
-export = async function transform (task: Task): Promise<TransformResult> {
+export = async function transform (task: Task | ClassifyTask): Promise<TransformResult | ClassifyAnswer> {
+  if ('classify' in task) {
+    // The tuples came here to be marked; they go back with the marks, moved both ways.
+    const marks = classifyTuples(task)
+    const answer: ClassifyAnswer = { marks, tuples: task.tuples }
+    return Piscina.move({
+      get [Piscina.transferableSymbol] () { return [marks.slots.buffer, marks.same.buffer, task.tuples.buffer] },
+      get [Piscina.valueSymbol] () { return answer },
+    } as any) as unknown as ClassifyAnswer
+  }
   try {
     const r = await transformPartition(task, task.port !== undefined ? askMainThread(task.port) : undefined)
     return Piscina.move({

@@ -40,8 +40,6 @@ export class RowComparer {
   /** Per diff column (store order): its field index in the tuple, and whether it is jsonb. */
   private readonly fieldOf: Int32Array
   private readonly jsonbAt: Uint8Array
-  /** Column index of each diff column (for the jsonb text the row holds). */
-  private readonly columnOf: Int32Array
   private readonly keyFields: number
   /** The key's fields are one contiguous run of the tuple, in key order: looked up in place. */
   private readonly keyInPlace: boolean
@@ -59,7 +57,6 @@ export class RowComparer {
       if (index < 0) throw new Error(`engine diff: compared column ${name} is not encoded by the workers`)
       return index
     })
-    this.columnOf = Int32Array.from(cols)
     this.fieldOf = Int32Array.from(cols, i => prefix + i)
     this.jsonbAt = Uint8Array.from(cols, i => dataset.columns[i].type === 'jsonb' ? 1 : 0)
     let inPlace = true
@@ -71,9 +68,9 @@ export class RowComparer {
   /**
    * -1 for a key the scope lacks; else the existing row's slot times two,
    * plus one when the row equals it exactly (a number: no array per row).
-   * `b` holds the row's tuple from `at` (field count first), `row` its values.
+   * `b` holds the row's tuple from `at` (field count first).
    */
-  classify (b: Uint8Array, at: number, row: readonly unknown[]): number {
+  classify (b: Uint8Array, at: number): number {
     const starts = this.starts
     const n = (b[at] << 8) | b[at + 1]
     let p = at + 2
@@ -111,7 +108,7 @@ export class RowComparer {
         const flat = sameFlatJsonb(b, fs + 5, fe, stored, q + 5, storedEnd)
         if (flat === false) return changed
         if (flat === null) {
-          const canonical = this.canonical(row[this.columnOf[i]])
+          const canonical = this.canonical(b, fs + 5, fe)
           if (canonical === null || canonical.length !== storedEnd - q || !equalBytes(stored, q, canonical, 0, canonical.length)) return changed
         }
       }
@@ -120,9 +117,9 @@ export class RowComparer {
     return q === e ? changed | 1 : changed
   }
 
-  /** The jsonb field PostgreSQL would send for this JSON text (length and version byte included), or null. */
-  private canonical (v: unknown): Uint8Array | null {
-    if (typeof v !== 'string') return null
+  /** The jsonb field PostgreSQL would send for the JSON text `b[s, e)` (length and version byte included), or null. */
+  private canonical (b: Uint8Array, s: number, e: number): Uint8Array | null {
+    const v = Buffer.from(b.buffer, b.byteOffset + s, e - s).toString('utf8')
     let c = memo.get(v)
     if (c !== undefined) return c
     const text = pgJsonbText(v)

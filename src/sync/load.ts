@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import { SyncError, fromPgError, syncError } from '../errors'
 import { MappingChannel } from '../map/channel'
 import { defaults } from '../options'
@@ -5,7 +6,7 @@ import { Partitioner, type Partition } from '../read/partitioner'
 import { sourceError, type OpenedSource } from '../read/source'
 import { RejectsFile } from '../report/rejects'
 import { recordProgress } from '../runs/runs'
-import { transformPartition, type TransformResult, type TransformTask, type TupleLayout } from '../transform/partition'
+import { transformPartition, type ClassifyAnswer, type ClassifyTask, type TransformResult, type TransformTask, type TupleLayout } from '../transform/partition'
 import type { Sink } from '../write/sinks'
 import type { SyncRun } from './run'
 
@@ -39,9 +40,12 @@ class Load {
   private lastProgress = 0
   private lastDbProgress = 0
   private partitioner: Partitioner | null = null
+  private partBytes = defaults.partitionBytes
 
   constructor (private readonly run: SyncRun, private readonly source: OpenedSource, private readonly sink: Sink, private readonly layout: TupleLayout) {
     this.rejects = new RejectsFile(run.options.rejectsFile)
+    // One abort listener per task in flight: while the engine diff reads its scope, more than the default 10.
+    setMaxListeners(4096, this.abort.signal)
   }
 
   fail (err: unknown): void {
@@ -53,7 +57,8 @@ class Load {
 
   async pump (): Promise<void> {
     const { options, engine } = this.run
-    const partitioner = new Partitioner(options.format, partitionSize(options.partitionBytes, engine.settings.workers, this.source), this.source.name)
+    this.partBytes = partitionSize(options.partitionBytes, engine.settings.workers, this.source)
+    const partitioner = new Partitioner(options.format, this.partBytes, this.source.name)
     // CSV: the header it parses goes with every task.
     this.partitioner = partitioner
     try {
@@ -91,11 +96,18 @@ class Load {
     throw this.failure
   }
 
+  /** In-flight bound: raised while the engine diff reads its scope, within the room its budget leaves (run.overlapBytes). */
+  private limit (): number {
+    const pending = this.run.pendingDiff
+    const extra = pending !== null && !pending.isOpen ? Math.floor(this.run.overlapBytes / this.partBytes) : 0
+    return this.run.options.maxInFlight + extra
+  }
+
   private async dispatch (p: Partition): Promise<void> {
-    while (this.inFlight >= this.run.options.maxInFlight && this.failure === null) await new Promise<void>(resolve => { this.wake = resolve })
+    while (this.inFlight >= this.limit() && this.failure === null) await new Promise<void>(resolve => { this.wake = resolve })
     if (this.failure !== null) return
     this.inFlight++
-    const result = this.transform(p)
+    const result = this.transform(p).then(async res => await this.marked(res))
     result.catch(() => {}) // observed by the chain below; this only marks it handled meanwhile
     this.chain = this.chain.then(async () => {
       if (this.failure !== null) return
@@ -104,6 +116,23 @@ class Load {
       this.inFlight--
       const w = this.wake; this.wake = null; w?.()
     })
+  }
+
+  /**
+   * A result transformed before the engine diff's scope was read carries no
+   * marks: once the read is done, a worker marks its tuples (moved there and
+   * back), in parallel with the other waiting partitions.
+   */
+  private async marked (res: TransformResult): Promise<TransformResult> {
+    const pending = this.run.pendingDiff
+    if (pending === null || res.marks !== undefined) return res
+    const { diff } = await pending.ready
+    if (diff === null) return res
+    this.run.totals.markedLate++
+    if (res.rows === 0) return { ...res, marks: { slots: new Int32Array(0), same: new Uint8Array(0) } }
+    const task: ClassifyTask = { classify: true, tuples: res.tuples, tupleEnds: res.tupleEnds, existing: diff.existing, dataset: this.run.dataset, prefix: this.layout.prefix.length }
+    const ans: ClassifyAnswer = await this.run.engine.piscina.run(task, { transferList: [res.tuples.buffer as ArrayBuffer], signal: this.abort.signal })
+    return { ...res, tuples: ans.tuples, marks: ans.marks }
   }
 
   private async transform (p: Partition): Promise<TransformResult> {

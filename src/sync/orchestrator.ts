@@ -35,10 +35,12 @@ import type { SyncReport } from '../report/types'
 import { acquireScopeLock, dropStaging, failRun, reapAbandoned, releaseScopeLock, restartRun, startRun } from '../runs/runs'
 import type { TupleLayout } from '../transform/partition'
 import { DIFF_MAX_BYTES, estimateScope, readExisting } from '../diff/read'
+import { PendingDiff } from '../diff/pending'
 import { DiffSink } from '../diff/sink'
 import type { ExistingRows } from '../diff/store'
 import { databaseDiffReason } from '../diff/when'
 import { openDirectSink, openLightSink, openStagingSink } from '../write/writers'
+import type { Sink } from '../write/sinks'
 import { load } from './load'
 import { merge } from './merge-stage'
 import { withRetry } from './retry'
@@ -86,7 +88,7 @@ async function attemptSync (run: SyncRun, attempt: number): Promise<SyncReport> 
     await load(run, layout)
     run.time('load', tLoad)
     const t = run.totals
-    run.log.info({ phase: 'load', ms: Math.round(run.phases.load), read: t.read, staged: t.staged, rejected: t.rejected, partitions: t.partitions, direct: run.direct !== null }, 'load finished')
+    run.log.info({ phase: 'load', ms: Math.round(run.phases.load), read: t.read, staged: t.staged, rejected: t.rejected, partitions: t.partitions, markedLate: t.markedLate, direct: run.direct !== null }, 'load finished')
     run.throwIfAborted()
     refuseAllRejected(run)
     return finish(run, await merge(run))
@@ -163,9 +165,21 @@ async function openSink (run: SyncRun): Promise<TupleLayout> {
     return { prefix: run.scopePrefix, seq: false }
   }
   await run.control.query(run.sql.createStaging)
-  const existing = await readScope(run)
-  run.sink = await openStagingSink({ pool: run.engine.pool, poolMax: run.engine.settings.pgPoolSize, clients: run.clients, copySql: run.sql.copy, wanted: o.writers, signal: o.signal })
-  diffInEngine(run, existing)
+  const openStaging = async (): Promise<Sink> => await openStagingSink({ pool: run.engine.pool, poolMax: run.engine.settings.pgPoolSize, clients: run.clients, copySql: run.sql.copy, wanted: o.writers, signal: o.signal })
+  if (databaseDiffReason(o, run.dataset) !== null) {
+    await readScope(run) // logs why the engine diff does not run
+    run.sink = await openStaging()
+    return { prefix: run.stagingPrefix, seq: true }
+  }
+  // The scope's read overlaps the load: see src/diff/pending.ts.
+  const pending = new PendingDiff(async stillWanted => {
+    const existing = await readScope(run)
+    stillWanted()
+    return { existing, staging: await openStaging() }
+  })
+  pending.ready.then(r => { run.diff = r.diff }, () => {})
+  run.pendingDiff = pending
+  run.sink = pending
   return { prefix: run.stagingPrefix, seq: true }
 }
 
@@ -194,6 +208,8 @@ async function readScope (run: SyncRun): Promise<ExistingRows | null> {
     run.log.info({ phase: 'diff-read', reason: 'input much smaller than the scope (diff auto)', inputBytes, scopeBytes: estimate.bytes }, 'engine diff not chosen: database diff')
     return null
   }
+  // While the read runs, the load may hold results up to what the budget leaves beside the store.
+  run.overlapBytes = Math.max(0, Math.min(OVERLAP_MAX_BYTES, DIFF_MAX_BYTES - estimate.bytes))
   const existing = await readExisting(run.control, run.dataset, o.scope.list, DIFF_MAX_BYTES, estimate)
   const rows = existing?.rows ?? null
   const msg = existing === null ? 'scope over the engine diff budget: database diff' : rows === 0 ? 'scope empty: database diff' : 'existing rows read'
@@ -209,6 +225,14 @@ async function readScope (run: SyncRun): Promise<ExistingRows | null> {
  * costs more than staging the input.
  */
 const AUTO_INPUT_SHARE = 0.5
+
+/**
+ * Input bytes of partitions the load may hold while the engine diff reads
+ * the scope (beyond its usual in-flight bound), when the diff's budget
+ * leaves that much room beside the estimated store: the workers parse ahead
+ * instead of waiting for the read.
+ */
+const OVERLAP_MAX_BYTES = 48 * 1024 * 1024
 
 function diffInEngine (run: SyncRun, existing: ExistingRows | null): void {
   if (existing === null || run.sink === null) return
@@ -240,6 +264,8 @@ function finish (run: SyncRun, counts: MergeCounts): SyncReport {
 async function failAttempt (run: SyncRun, err: unknown): Promise<SyncError> {
   // A COPY still open would queue every later statement on its connection behind it: end it (CopyFail).
   run.sink?.abort(err instanceof Error ? err : new Error(String(err)))
+  // A scope read still running holds the control connection, and the staging it opens checks out writers: wait for both.
+  await run.pendingDiff?.settled
   const e = run.aborted() && !(err instanceof SyncError && err.code !== 'BRX_ERR_CANCELLED') ? run.cancelled() : toSyncError(err)
   await cleanupAfterFailure(run, e).catch(cleanupErr => {
     run.log.warn({ err: (cleanupErr as Error).message }, 'cleanup after failure incomplete; the next sync of this scope finishes it')

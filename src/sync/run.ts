@@ -12,6 +12,7 @@ import type { Progress } from '../report/types'
 import type { TupleLayout } from '../transform/partition'
 import { stagingName, type RunRow } from '../runs/runs'
 import type { DiffSink } from '../diff/sink'
+import type { PendingDiff } from '../diff/pending'
 import type { DirectSink, Sink } from '../write/sinks'
 
 /** What the engine lends each sync: its pools, threads and resolver, and its filled options. */
@@ -35,6 +36,8 @@ export interface LoadTotals {
   bytesRead: number
   partitions: number
   workerBusyMs: number
+  /** Engine diff: partitions transformed while the scope was still being read, marked afterwards. */
+  markedLate: number
   reasons: Record<string, number>
   maybeDuplicates: boolean
 }
@@ -60,7 +63,7 @@ export const SMALL_INPUT_BYTES = 64 * 1024
 export const CITUS_SMALL_INPUT_BYTES = 1024 * 1024
 const LIGHT_STAGING = 'brx_light'
 
-const newTotals = (): LoadTotals => ({ read: 0, valid: 0, rejected: 0, unmapped: 0, excluded: 0, mapped: 0, staged: 0, bytesRead: 0, partitions: 0, workerBusyMs: 0, reasons: {}, maybeDuplicates: false })
+const newTotals = (): LoadTotals => ({ read: 0, valid: 0, rejected: 0, unmapped: 0, excluded: 0, mapped: 0, staged: 0, bytesRead: 0, partitions: 0, workerBusyMs: 0, markedLate: 0, reasons: {}, maybeDuplicates: false })
 
 /**
  * One sync: its filled options, the engine's handles, and everything one
@@ -88,8 +91,12 @@ export class SyncRun {
   source: OpenedSource | null = null
   sink: Sink | null = null
   direct: DirectSink | null = null
-  /** The engine diff's sink, when this re-sync diffs in the engine (see src/diff). */
+  /** The engine diff's sink, when this re-sync diffs in the engine (see src/diff); set once its scope is read. */
   diff: DiffSink | null = null
+  /** The engine diff reading its scope while the load runs (src/diff/pending.ts). */
+  pendingDiff: PendingDiff | null = null
+  /** Input bytes the load may hold beyond its in-flight bound while that read runs. */
+  overlapBytes = 0
   locked = false
   recorded = false
   /** This attempt takes the light path: TEMP staging in the merge transaction, transform on the main thread. */
@@ -133,6 +140,8 @@ export class SyncRun {
     this.sink = null
     this.direct = null
     this.diff = null
+    this.pendingDiff = null
+    this.overlapBytes = 0
     this.locked = false
     this.light = false
   }

@@ -191,7 +191,7 @@ export async function transformPartition (task: TransformTask, resolve?: Resolve
     const at = w.pos
     encoder.write(w, r, task.firstRow + rowNos[j])
     if (comparer !== null && marks !== undefined) {
-      const c = comparer.classify(w.buf, at, r)
+      const c = comparer.classify(w.buf, at)
       marks.slots[n] = c < 0 ? -1 : c >>> 1
       marks.same[n] = c < 0 ? 0 : c & 1
     }
@@ -214,6 +214,35 @@ export async function transformPartition (task: TransformTask, resolve?: Resolve
     cpuMs: performance.now() - t0,
     marks: marks !== undefined ? { slots: marks.slots.subarray(0, n), same: marks.same.subarray(0, n) } : undefined,
   }
+}
+
+/**
+ * Marks already-encoded tuples against the scope's existing rows: for
+ * partitions transformed while the scope was still being read (the engine
+ * diff overlaps its read with the load; see src/diff/pending.ts).
+ */
+export interface ClassifyTask {
+  classify: true
+  tuples: Uint8Array
+  tupleEnds: Uint32Array
+  existing: ExistingRows
+  dataset: DatasetSpec
+  /** Fields the tuples carry before the dataset's columns. */
+  prefix: number
+}
+
+export interface ClassifyAnswer { marks: DiffMarks, tuples: Uint8Array }
+
+export function classifyTuples (task: ClassifyTask): DiffMarks {
+  const comparer = new RowComparer(task.existing, task.dataset, task.prefix)
+  const n = task.tupleEnds.length
+  const marks: DiffMarks = { slots: new Int32Array(n), same: new Uint8Array(n) }
+  for (let i = 0; i < n; i++) {
+    const c = comparer.classify(task.tuples, i === 0 ? 0 : task.tupleEnds[i - 1])
+    marks.slots[i] = c < 0 ? -1 : c >>> 1
+    marks.same[i] = c < 0 ? 0 : c & 1
+  }
+  return marks
 }
 
 /**
