@@ -50,10 +50,10 @@ export function rowRange (starts: Uint32Array, slot: number): [number, number] {
   return [starts[slot], starts[slot + 1] - 2]
 }
 
-/** Fills the hash table (main thread, once). */
-export function indexRows (bytes: Uint8Array, starts: Uint32Array, table: Int32Array, rows: number, keyFields: number): void {
+/** Fills the hash table for rows [from, to) (main thread, once per scope read, in slices between which the event loop runs). */
+export function indexRows (bytes: Uint8Array, starts: Uint32Array, table: Int32Array, rows: number, keyFields: number, from = 0, to = rows): void {
   const mask = table.length - 1
-  for (let i = 0; i < rows; i++) {
+  for (let i = from; i < to; i++) {
     const s = starts[i]
     let h = hashBytes(bytes, s, skipFields(bytes, s, keyFields)) & mask
     while (table[h] !== 0) h = (h + 1) & mask

@@ -131,7 +131,7 @@ class Load {
     this.run.totals.markedLate++
     if (res.rows === 0) return { ...res, marks: { slots: new Int32Array(0), same: new Uint8Array(0) } }
     const task: ClassifyTask = { classify: true, tuples: res.tuples, tupleEnds: res.tupleEnds, existing: diff.existing, dataset: this.run.dataset, prefix: this.layout.prefix.length }
-    const ans: ClassifyAnswer = await this.run.engine.piscina.run(task, { transferList: [res.tuples.buffer as ArrayBuffer], signal: this.abort.signal })
+    const ans: ClassifyAnswer = await this.run.engine.piscina.run(task, { name: 'classify', transferList: [res.tuples.buffer as ArrayBuffer], signal: this.abort.signal })
     return { ...res, tuples: ans.tuples, marks: ans.marks }
   }
 
