@@ -18,9 +18,15 @@ import type { SyncRun } from './run'
 export function partitionSize (set: number | null, workers: number, source: OpenedSource): number {
   const max = defaults.partitionBytes
   if (set !== null) return set
-  if (source.size === null) return max
-  const bytes = source.gzip ? source.size * 8 : source.size
+  const bytes = expectedBytes(source)
+  if (bytes === null) return max
   return Math.min(max, Math.max(64 * 1024, Math.ceil(bytes / (workers * 4))))
+}
+
+/** The input's uncompressed size as far as it is known before reading it (a gzip file: ~8x its size). */
+export function expectedBytes (source: OpenedSource): number | null {
+  if (source.size === null) return null
+  return source.gzip ? source.size * 8 : source.size
 }
 
 /**

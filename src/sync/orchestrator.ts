@@ -41,7 +41,7 @@ import type { ExistingRows } from '../diff/store'
 import { databaseDiffReason } from '../diff/when'
 import { openDirectSink, openLightSink, openStagingSink } from '../write/writers'
 import type { Sink } from '../write/sinks'
-import { load } from './load'
+import { expectedBytes, load } from './load'
 import { merge } from './merge-stage'
 import { withRetry } from './retry'
 import { CITUS_SMALL_INPUT_BYTES, SMALL_INPUT_BYTES, SyncRun, type EngineHandles } from './run'
@@ -203,7 +203,7 @@ async function readScope (run: SyncRun): Promise<ExistingRows | null> {
     return null
   }
   const estimate = await estimateScope(run.control, run.dataset, o.scope.list)
-  const inputBytes = run.source?.size == null ? null : run.source.gzip ? run.source.size * 8 : run.source.size
+  const inputBytes = run.source === null ? null : expectedBytes(run.source)
   if (o.diff === 'auto' && inputBytes !== null && inputBytes < AUTO_INPUT_SHARE * estimate.bytes) {
     run.log.info({ phase: 'diff-read', reason: 'input much smaller than the scope (diff auto)', inputBytes, scopeBytes: estimate.bytes }, 'engine diff not chosen: database diff')
     return null
