@@ -1,7 +1,6 @@
 import type { DatasetSpec } from '../dataset/types'
 import { BinaryWriter } from '../encode'
-import { diffColumns } from './store'
-import { equalBytes, findSlot, rowRange, viewOf, type ExistingRows, type StoreView } from './store'
+import { diffColumns, equalBytes, findSlot, viewOf, type ExistingRows, type StoreView } from './store'
 import { pgJsonbText, sameFlatJsonb } from './jsonb'
 
 /** What the worker tells the main thread about each encoded row. */
@@ -10,6 +9,12 @@ export interface DiffMarks {
   slots: Int32Array
   /** 1 = every compared byte equals the existing row's: the row need not be staged. */
   same: Uint8Array
+}
+
+/** Row `i`'s marks from RowComparer.classify's answer. */
+export function setMark (marks: DiffMarks, i: number, c: number): void {
+  marks.slots[i] = c < 0 ? -1 : c >>> 1
+  marks.same[i] = c < 0 ? 0 : c & 1
 }
 
 /**
@@ -94,7 +99,8 @@ export class RowComparer {
     if (slot < 0) return -1
     const changed = slot << 1
     const stored = this.view.bytes
-    const [s, e] = rowRange(this.view.starts, slot)
+    // Row `slot` ends where the next row's 2-byte field count starts (store.ts, rowRange): no array per row.
+    const s = this.view.starts[slot]; const e = this.view.starts[slot + 1] - 2
     // The stored row's key equals ours (findSlot compared it): its compared fields follow.
     let q = s
     for (let i = 0; i < k; i++) q += 4 + Math.max(0, (stored[q] << 24) | (stored[q + 1] << 16) | (stored[q + 2] << 8) | stored[q + 3])

@@ -113,7 +113,7 @@ class Load {
     while (this.inFlight >= this.limit() && this.failure === null) await new Promise<void>(resolve => { this.wake = resolve })
     if (this.failure !== null) return
     this.inFlight++
-    const result = this.transform(p).then(async res => await this.marked(res))
+    const result = this.transform(p).then(async res => await this.marked(p, res))
     result.catch(() => {}) // observed by the chain below; this only marks it handled meanwhile
     this.chain = this.chain.then(async () => {
       if (this.failure !== null) return
@@ -129,7 +129,7 @@ class Load {
    * marks: once the read is done, a worker marks its tuples (moved there and
    * back), in parallel with the other waiting partitions.
    */
-  private async marked (res: TransformResult): Promise<TransformResult> {
+  private async marked (p: Partition, res: TransformResult): Promise<TransformResult> {
     const pending = this.run.pendingDiff
     if (pending === null || res.marks !== undefined) return res
     const { diff } = await pending.ready
@@ -137,8 +137,13 @@ class Load {
     this.run.totals.markedLate++
     if (res.rows === 0) return { ...res, marks: { slots: new Int32Array(0), same: new Uint8Array(0) } }
     const task: ClassifyTask = { classify: true, tuples: res.tuples, tupleEnds: res.tupleEnds, existing: diff.existing, dataset: this.run.dataset, prefix: this.layout.prefix.length }
-    const ans: ClassifyAnswer = await this.run.engine.piscina.run(task, { name: 'classify', transferList: [res.tuples.buffer as ArrayBuffer], signal: this.abort.signal })
-    return { ...res, tuples: ans.tuples, marks: ans.marks }
+    try {
+      const ans: ClassifyAnswer = await this.run.engine.piscina.run(task, { name: 'classify', transferList: [res.tuples.buffer as ArrayBuffer], signal: this.abort.signal })
+      return { ...res, tuples: ans.tuples, marks: ans.marks }
+    } catch (err) {
+      if (this.failure !== null) throw this.failure
+      throw syncError('BRX_ERR_WORKER_FAILED', [p.firstRow, p.byteOffset, (err as Error).message], { cause: err, row: p.firstRow })
+    }
   }
 
   private async transform (p: Partition): Promise<TransformResult> {

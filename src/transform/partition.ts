@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer'
 import type { ColumnSpec, DatasetSpec } from '../dataset/types'
-import { RowComparer, type DiffMarks } from '../diff/compare'
+import { RowComparer, setMark, type DiffMarks } from '../diff/compare'
 import type { ExistingRows } from '../diff/store'
 import { BinaryWriter, TupleEncoder } from '../encode'
 import type { Reject } from '../report/types'
@@ -191,9 +191,7 @@ export async function transformPartition (task: TransformTask, resolve?: Resolve
     const at = w.pos
     encoder.write(w, r, task.firstRow + rowNos[j])
     if (comparer !== null && marks !== undefined) {
-      const c = comparer.classify(w.buf, at)
-      marks.slots[n] = c < 0 ? -1 : c >>> 1
-      marks.same[n] = c < 0 ? 0 : c & 1
+      setMark(marks, n, comparer.classify(w.buf, at))
     }
     tupleEnds[n] = w.pos
     hashes[n++] = keyHash(keyIdx.length === 2 ? `${String(r[keyIdx[0]])}\u0001${String(r[keyIdx[1]])}` : keyIdx.map(x => String(r[x])).join('\u0001'))
@@ -237,11 +235,7 @@ export function classifyTuples (task: ClassifyTask): DiffMarks {
   const comparer = new RowComparer(task.existing, task.dataset, task.prefix)
   const n = task.tupleEnds.length
   const marks: DiffMarks = { slots: new Int32Array(n), same: new Uint8Array(n) }
-  for (let i = 0; i < n; i++) {
-    const c = comparer.classify(task.tuples, i === 0 ? 0 : task.tupleEnds[i - 1])
-    marks.slots[i] = c < 0 ? -1 : c >>> 1
-    marks.same[i] = c < 0 ? 0 : c & 1
-  }
+  for (let i = 0; i < n; i++) setMark(marks, i, comparer.classify(task.tuples, i === 0 ? 0 : task.tupleEnds[i - 1]))
   return marks
 }
 
