@@ -1,3 +1,4 @@
+import { setImmediate as setImmediateCb } from 'node:timers'
 import { setImmediate } from 'node:timers/promises'
 import type pg from 'pg'
 import { copyOut } from '../db/connections'
@@ -98,8 +99,19 @@ export async function readExisting (client: pg.ClientBase, d: DatasetSpec, scope
   let over = false
   // Through copyOut: a raw COPY TO would leave pg's query_timeout timer armed (see copyOut).
   const stream = copyOut(client, existingCopySql(d, scopeValues, client))
+  let sinceYield = 0
   await new Promise<void>((resolve, reject) => {
-    stream.on('data', (c: Buffer) => { if (!over && !store.append(c)) over = true })
+    stream.on('data', (c: Buffer) => {
+      if (!over && !store.append(c)) over = true
+      // pg-copy-streams parses everything the socket has buffered in one go (45 ms seen while
+      // the workers held the CPU): pausing ends that loop, and the read resumes on the next turn.
+      sinceYield += c.length
+      if (sinceYield >= YIELD_BYTES) {
+        sinceYield = 0
+        stream.pause()
+        setImmediateCb(() => stream.resume())
+      }
+    })
     stream.on('error', reject)
     stream.on('end', resolve)
   })
@@ -130,9 +142,13 @@ function emptyRows (d: DatasetSpec): ExistingRows {
 /**
  * Rows walked or indexed between two turns of the event loop: at 250k rows
  * the walk and the index took ~70 ms in one piece, during a load that runs
- * alongside (the host's event loop p99 went to 31 ms); a slice is a few ms.
+ * alongside (the host's event loop p99 went to 31 ms); a slice of 32k rows
+ * still took 25 ms while the workers held the CPU, one of 8k a few ms.
  */
-const SLICE_ROWS = 32_768
+const SLICE_ROWS = 8192
+
+/** Bytes of the scope's COPY taken in between two turns of the event loop (~3 ms of parsing and copying a MiB). */
+const YIELD_BYTES = 1 << 20
 
 /** Offsets of every row's first field, plus the end (after the trailer). */
 async function rowStarts (b: Uint8Array, fields: number): Promise<Uint32Array> {
