@@ -1,7 +1,6 @@
-import { setImmediate as setImmediateCb } from 'node:timers'
 import { setImmediate } from 'node:timers/promises'
 import type pg from 'pg'
-import { copyOut } from '../db/connections'
+import { copyOutTo } from '../db/copy-out'
 import { quoteIdent, quoteTable, sqlType } from '../dataset'
 import type { DatasetSpec } from '../dataset/types'
 import { COPY_HEADER, COPY_TRAILER } from '../encode'
@@ -45,12 +44,7 @@ export async function estimateScope (client: pg.ClientBase, d: DatasetSpec, scop
   const n = Number(rows[0].n)
   if (n === 0) return { rows: 0, bytes: 0 }
   let sampled = 0
-  const stream = copyOut(client, existingCopySql(d, scopeValues, client, SAMPLE_ROWS))
-  await new Promise<void>((resolve, reject) => {
-    stream.on('data', (c: Buffer) => { sampled += c.length })
-    stream.on('error', reject)
-    stream.on('end', resolve)
-  })
+  await copyOutTo(client, existingCopySql(d, scopeValues, client, SAMPLE_ROWS), (_b, s, e) => { sampled += e - s })
   const perRow = Math.max(1, sampled - COPY_HEADER.length - COPY_TRAILER.length) / Math.min(n, SAMPLE_ROWS)
   return { rows: n, bytes: Math.ceil(n * perRow) + 4 * (n + 1) + 4 * tableSize(n) }
 }
@@ -59,27 +53,31 @@ export async function estimateScope (client: pg.ClientBase, d: DatasetSpec, scop
 class SharedBytes {
   buf: SharedArrayBuffer
   view: Uint8Array
+  /** The same bytes as a Buffer: Buffer#copy fills it from a socket chunk without a view per row. */
+  private target: Buffer
   length = 0
   constructor (private readonly cap: number, initial = 1 << 20) {
     this.buf = new SharedArrayBuffer(Math.min(cap, Math.max(1 << 16, initial)))
     this.view = new Uint8Array(this.buf)
+    this.target = Buffer.from(this.buf)
   }
 
-  /** False when the cap would be passed: the caller stops keeping bytes. */
-  append (chunk: Uint8Array): boolean {
-    if (this.length + chunk.length > this.view.length) {
+  /** Appends `src[s, e)`; false when the cap would be passed: the caller stops keeping bytes. */
+  append (src: Buffer, s: number, e: number): boolean {
+    const n = e - s
+    if (this.length + n > this.view.length) {
       let size = Math.ceil(this.view.length * 1.5)
-      while (size < this.length + chunk.length) size = Math.ceil(size * 1.5)
+      while (size < this.length + n) size = Math.ceil(size * 1.5)
       // Near the cap, grow to the cap once: growing by one chunk at a time copied the whole store on every chunk.
       if (size > this.cap) size = this.cap
-      if (size < this.length + chunk.length) return false
+      if (size < this.length + n) return false
       const next = new SharedArrayBuffer(size)
       const v = new Uint8Array(next)
       v.set(this.view.subarray(0, this.length))
-      this.buf = next; this.view = v
+      this.buf = next; this.view = v; this.target = Buffer.from(next)
     }
-    this.view.set(chunk, this.length)
-    this.length += chunk.length
+    src.copy(this.target, this.length, s, e)
+    this.length += n
     return true
   }
 }
@@ -97,24 +95,8 @@ export async function readExisting (client: pg.ClientBase, d: DatasetSpec, scope
   if (estimate.bytes > maxBytes * 1.05) return null
   const store = new SharedBytes(maxBytes, Math.ceil((estimate.bytes - 4 * (estimate.rows + 1) - 4 * tableSize(estimate.rows)) * 1.1) + COPY_HEADER.length + COPY_TRAILER.length)
   let over = false
-  // Through copyOut: a raw COPY TO would leave pg's query_timeout timer armed (see copyOut).
-  const stream = copyOut(client, existingCopySql(d, scopeValues, client))
-  let sinceYield = 0
-  await new Promise<void>((resolve, reject) => {
-    stream.on('data', (c: Buffer) => {
-      if (!over && !store.append(c)) over = true
-      // pg-copy-streams parses everything the socket has buffered in one go (45 ms seen while
-      // the workers held the CPU): pausing ends that loop, and the read resumes on the next turn.
-      sinceYield += c.length
-      if (sinceYield >= YIELD_BYTES) {
-        sinceYield = 0
-        stream.pause()
-        setImmediateCb(() => stream.resume())
-      }
-    })
-    stream.on('error', reject)
-    stream.on('end', resolve)
-  })
+  // Over the budget, the COPY is still read to its end (the connection stays usable), nothing kept.
+  await copyOutTo(client, existingCopySql(d, scopeValues, client), (b, s, e) => { if (!over && !store.append(b, s, e)) over = true }, YIELD_BYTES)
   if (over) return null
   const bytes = store.view.subarray(0, store.length)
   const keyFields = d.key.length
@@ -147,7 +129,7 @@ function emptyRows (d: DatasetSpec): ExistingRows {
  */
 const SLICE_ROWS = 8192
 
-/** Bytes of the scope's COPY taken in between two turns of the event loop (~3 ms of parsing and copying a MiB). */
+/** Bytes of the scope's COPY taken in between two turns of the event loop (see db/copy-out.ts). */
 const YIELD_BYTES = 1 << 20
 
 /** Offsets of every row's first field, plus the end (after the trailer). */
