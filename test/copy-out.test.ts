@@ -168,3 +168,44 @@ test('the backend terminated mid-COPY rejects (no hang)', { timeout: 30_000 }, a
   assert.ok(killed)
   await c.end().catch(() => {})
 })
+
+test('pg\'s query timeout mid-COPY rejects; the rest is drained and the connection answers the next query', { timeout: 30_000 }, async () => {
+  const c = new pg.Client({ connectionString: DATABASE_URL, query_timeout: 400 })
+  await c.connect()
+  try {
+    const sql = 'COPY (SELECT g, pg_sleep(CASE WHEN g % 1000 = 0 THEN 0.05 ELSE 0 END), repeat(\'t\', 200) FROM generate_series(1, 20000) g) TO STDOUT (FORMAT binary)'
+    let kept = 0
+    await assert.rejects(copyOutTo(c, sql, (_b, s, e) => { kept += e - s }), /timeout/i)
+    assert.ok(kept > 0, 'the COPY had started')
+    // Queued behind the drain (the server still sends the rest of the COPY): its own longer timeout.
+    assert.equal((await c.query({ text: 'SELECT 5 AS x', query_timeout: 20_000 } as any)).rows[0].x, 5)
+  } finally {
+    await c.end().catch(() => {})
+  }
+})
+
+test('a sink that throws rejects with its error; the connection stays usable', { timeout: 30_000 }, async () => {
+  const c = clientAt()
+  await c.connect()
+  try {
+    let calls = 0
+    await assert.rejects(copyOutTo(c, ROWS_SQL(20000, 5), () => { if (++calls === 3) throw new RangeError('store full') }), /store full/)
+    assert.equal((await c.query('SELECT 6 AS x')).rows[0].x, 6)
+  } finally {
+    await c.end()
+  }
+})
+
+test('a statement that is not a COPY TO STDOUT rejects (no hang); the connection stays usable', { timeout: 30_000 }, async () => {
+  const c = clientAt()
+  await c.connect()
+  try {
+    await c.query('CREATE TEMP TABLE brx_copy_in (x int)')
+    for (const sql of ['SELECT 1', '', 'COPY brx_copy_in FROM STDIN', 'SET work_mem = \'8MB\'']) {
+      await assert.rejects(copyOutTo(c, sql, () => {}), /not copy-out|COPY TO expected|COPY from stdin failed/i, sql)
+      assert.equal((await c.query('SELECT 7 AS x')).rows[0].x, 7, sql)
+    }
+  } finally {
+    await c.end()
+  }
+})

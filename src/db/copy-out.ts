@@ -22,6 +22,8 @@ export type CopyOutSink = (chunk: Buffer, start: number, end: number) => void
 const COPY_DATA = 0x64 // d
 const COPY_DONE = 0x63 // c
 const ERROR_RESPONSE = 0x45 // E
+/** Messages copy-out mode may carry besides CopyData: CopyOutResponse, NoticeResponse, ParameterStatus, NotificationResponse. */
+const SKIPPED = new Set([0x48, 0x4e, 0x53, 0x41])
 
 class CopyOutQuery {
   /** Set by pg's client.query (its query_timeout wraps it): called once, when the query ends. */
@@ -37,21 +39,27 @@ class CopyOutQuery {
   private remaining = 0
   private sinceYield = 0
   private yielding = false
+  /** Settled early (pg's query timeout, or the sink threw): the rest of the COPY is read and dropped. */
+  private draining = false
+  /** The server answered something that is not a COPY TO STDOUT: reported at ReadyForQuery. */
+  private notCopyOut: Error | null = null
   private finished = false
 
   constructor (readonly text: string, private readonly sink: CopyOutSink, private readonly yieldBytes: number,
     private readonly done: (err: Error | null) => void) {}
 
-  submit (connection: any): void {
-    this.connection = connection
+  /** pg's _pulseQueryQueue takes a returned error (a thrown one would leave the client wedged). */
+  submit (connection: any): Error | undefined {
     const socket = connection.stream
     const listeners = socket.listeners('data')
-    if (listeners.length !== 1) throw new Error(`COPY TO: expected pg's one data listener on the socket, found ${listeners.length as number}`)
+    if (listeners.length !== 1) return new Error(`COPY TO: expected pg's one data listener on the socket, found ${listeners.length as number}`)
+    this.connection = connection
     this.pgOnData = listeners[0]
     socket.removeListener('data', this.pgOnData)
     socket.pause()
     socket.on('readable', this.onReadable)
     connection.query(this.text)
+    return undefined
   }
 
   private forward (): void {
@@ -69,7 +77,7 @@ class CopyOutQuery {
     }
   }
 
-  /** False once the socket went back to pg (CopyDone or an error: the rest is pg's). */
+  /** False once the socket went back to pg (CopyDone, an error, anything else: the rest is pg's). */
   private parse (b: Buffer): boolean {
     const n = b.length
     let i = 0
@@ -77,16 +85,15 @@ class CopyOutQuery {
     while (i < n) {
       if (this.remaining > 0) {
         const take = Math.min(this.remaining, n - i)
-        if (this.code === COPY_DATA) this.sink(b, i, i + take)
+        if (this.code === COPY_DATA && !this.draining) this.take(b, i, i + take)
         i += take
         this.remaining -= take
         continue
       }
-      if (this.headerBytes === 0) {
-        // An error ends copy-out mode: pg reads the ErrorResponse from its first byte.
-        if (b[i] === ERROR_RESPONSE) { this.giveBack(b.subarray(i)); return false }
-      }
+      // An error ends copy-out mode: pg reads the ErrorResponse from its first byte.
+      if (this.headerBytes === 0 && b[i] === ERROR_RESPONSE) { this.giveBack(b.subarray(i)); return false }
       // The 5-byte header: code and length (which counts itself, not the code).
+      let straddled = false
       if (this.headerBytes === 0 && n - i >= 5) {
         this.code = b[i]
         this.remaining = b.readUInt32BE(i + 1) - 4
@@ -97,12 +104,29 @@ class CopyOutQuery {
         this.headerBytes = 0
         this.code = this.header[0]
         this.remaining = this.header.readUInt32BE(1) - 4
+        straddled = true
       }
       if (this.code === COPY_DONE) { this.giveBack(b.subarray(i + this.remaining)); return false }
-      // CopyOutResponse, CopyData, and what the server may send in between (notices, parameter
-      // status, notifications): only CopyData's bodies are kept.
+      if (this.code !== COPY_DATA && !SKIPPED.has(this.code)) {
+        // Not copy-out at all (a plain query, COPY FROM, an empty query): pg parses it from its first byte.
+        this.notCopyOut = new Error(`COPY TO: the server answered message "${String.fromCharCode(this.code)}", not copy-out data (is the statement a COPY … TO STDOUT?)`)
+        this.remaining = 0
+        this.giveBack(straddled ? Buffer.concat([this.header, b.subarray(i)]) : b.subarray(i - 5))
+        return false
+      }
+      // Notices, parameter status and notifications sent during the COPY are dropped, as pg-copy-streams drops them.
     }
     return true
+  }
+
+  private take (b: Buffer, s: number, e: number): void {
+    try {
+      this.sink(b, s, e)
+    } catch (err) {
+      // The query settles with the sink's error; the socket stays ours until the COPY's end, then goes back to pg.
+      this.draining = true
+      this.finish(err as Error)
+    }
   }
 
   /** Hands the socket back to pg's parser with the bytes after the COPY's data. */
@@ -117,17 +141,25 @@ class CopyOutQuery {
     process.nextTick(() => socket.resume())
   }
 
+  // What pg calls on the active query for what it parses after a hand-back.
   handleCommandComplete (): void {}
+  handleRowDescription (): void {}
+  handleDataRow (): void {}
+  handleEmptyQuery (): void {}
+  handleCopyData (): void {}
+  handleCopyInResponse (connection: any): void { connection.sendCopyFail('brx-sync: COPY TO expected, not COPY FROM') }
 
-  handleReadyForQuery (): void { this.finish(null) }
+  handleReadyForQuery (): void { this.finish(this.notCopyOut) }
 
+  /**
+   * A server error (the socket is pg's again by then), the socket's death,
+   * or pg's query timeout while the socket is still ours: then the rest of
+   * the COPY is read and dropped, and the socket goes back to pg at its end,
+   * so pg sees CommandComplete and ReadyForQuery and the connection is
+   * usable (handing it back mid-message would feed pg's parser half a row).
+   */
   handleError (err: Error): void {
-    if (this.pgOnData !== null && this.connection !== null) {
-      // The socket died while it was ours: give back the listener, not the bytes.
-      this.connection.stream.removeListener('readable', this.onReadable)
-      this.connection.stream.on('data', this.pgOnData)
-      this.pgOnData = null
-    }
+    if (this.pgOnData !== null) this.draining = true
     this.finish(err)
   }
 
@@ -140,7 +172,10 @@ class CopyOutQuery {
   }
 }
 
-/** Runs `sql` (a COPY … TO STDOUT) on `client`, each chunk of its data to `sink`, in order. */
+/**
+ * Runs `sql` (a COPY … TO STDOUT) on `client`, each chunk of its data to
+ * `sink`, in order. Notices the server sends during the COPY are dropped.
+ */
 export async function copyOutTo (client: pg.ClientBase, sql: string, sink: CopyOutSink, yieldBytes = 1 << 20): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     client.query(new CopyOutQuery(sql, sink, yieldBytes, err => { if (err !== null) reject(err); else resolve() }) as any)
