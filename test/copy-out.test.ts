@@ -55,6 +55,16 @@ function clientAt (port?: number): pg.Client {
   return new pg.Client({ connectionString: DATABASE_URL, ...(port !== undefined ? { host: '127.0.0.1', port } : {}), query_timeout: 60_000 })
 }
 
+/** A connected client for `fn`, ended after it whatever happens. */
+async function withClient (fn: (c: pg.Client) => Promise<void>, c: pg.Client = clientAt()): Promise<void> {
+  await c.connect()
+  try {
+    await fn(c)
+  } finally {
+    await c.end().catch(() => {})
+  }
+}
+
 /** What pg-copy-streams receives for `sql`: the reference. */
 async function referenceBytes (client: pg.Client, sql: string): Promise<Buffer> {
   const parts: Buffer[] = []
@@ -128,9 +138,7 @@ test('notices between the CopyData messages are skipped; the data is unchanged',
 })
 
 test('an error after data was sent rejects with the server\'s error, and the connection stays usable', { timeout: 30_000 }, async () => {
-  const c = clientAt()
-  await c.connect()
-  try {
+  await withClient(async c => {
     let kept = 0
     await assert.rejects(copyOutTo(c, 'COPY (SELECT g, 1 / (g - 30000) FROM generate_series(1, 60000) g) TO STDOUT (FORMAT binary)', (_b, s, e) => { kept += e - s }),
       (err: any) => err.code === '22012')
@@ -139,20 +147,14 @@ test('an error after data was sent rejects with the server\'s error, and the con
     // And a COPY after it reads whole.
     const want = await referenceBytes(direct, ROWS_SQL(2000, 3))
     assert.ok((await copyOutBytes(c, ROWS_SQL(2000, 3))).bytes.equals(want))
-  } finally {
-    await c.end()
-  }
+  })
 })
 
 test('an SQL error before any data rejects with it', { timeout: 30_000 }, async () => {
-  const c = clientAt()
-  await c.connect()
-  try {
+  await withClient(async c => {
     await assert.rejects(copyOutTo(c, 'COPY (SELECT nope FROM brx_no_such_table) TO STDOUT (FORMAT binary)', () => {}), (err: any) => err.code === '42P01')
     assert.equal((await c.query('SELECT 3 AS x')).rows[0].x, 3)
-  } finally {
-    await c.end()
-  }
+  })
 })
 
 test('the backend terminated mid-COPY rejects (no hang)', { timeout: 30_000 }, async () => {
@@ -170,42 +172,30 @@ test('the backend terminated mid-COPY rejects (no hang)', { timeout: 30_000 }, a
 })
 
 test('pg\'s query timeout mid-COPY rejects; the rest is drained and the connection answers the next query', { timeout: 30_000 }, async () => {
-  const c = new pg.Client({ connectionString: DATABASE_URL, query_timeout: 400 })
-  await c.connect()
-  try {
+  await withClient(async c => {
     const sql = 'COPY (SELECT g, pg_sleep(CASE WHEN g % 1000 = 0 THEN 0.05 ELSE 0 END), repeat(\'t\', 200) FROM generate_series(1, 20000) g) TO STDOUT (FORMAT binary)'
     let kept = 0
     await assert.rejects(copyOutTo(c, sql, (_b, s, e) => { kept += e - s }), /timeout/i)
     assert.ok(kept > 0, 'the COPY had started')
     // Queued behind the drain (the server still sends the rest of the COPY): its own longer timeout.
     assert.equal((await c.query({ text: 'SELECT 5 AS x', query_timeout: 20_000 } as any)).rows[0].x, 5)
-  } finally {
-    await c.end().catch(() => {})
-  }
+  }, new pg.Client({ connectionString: DATABASE_URL, query_timeout: 400 }))
 })
 
 test('a sink that throws rejects with its error; the connection stays usable', { timeout: 30_000 }, async () => {
-  const c = clientAt()
-  await c.connect()
-  try {
+  await withClient(async c => {
     let calls = 0
     await assert.rejects(copyOutTo(c, ROWS_SQL(20000, 5), () => { if (++calls === 3) throw new RangeError('store full') }), /store full/)
     assert.equal((await c.query('SELECT 6 AS x')).rows[0].x, 6)
-  } finally {
-    await c.end()
-  }
+  })
 })
 
 test('a statement that is not a COPY TO STDOUT rejects (no hang); the connection stays usable', { timeout: 30_000 }, async () => {
-  const c = clientAt()
-  await c.connect()
-  try {
+  await withClient(async c => {
     await c.query('CREATE TEMP TABLE brx_copy_in (x int)')
     for (const sql of ['SELECT 1', '', 'COPY brx_copy_in FROM STDIN', 'SET work_mem = \'8MB\'']) {
       await assert.rejects(copyOutTo(c, sql, () => {}), /not copy-out|COPY TO expected|COPY from stdin failed/i, sql)
       assert.equal((await c.query('SELECT 7 AS x')).rows[0].x, 7, sql)
     }
-  } finally {
-    await c.end()
-  }
+  })
 })

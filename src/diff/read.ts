@@ -52,14 +52,12 @@ export async function estimateScope (client: pg.ClientBase, d: DatasetSpec, scop
 /** A growable byte area in a SharedArrayBuffer, grown by 1.5x up to a cap. */
 class SharedBytes {
   buf: SharedArrayBuffer
-  view: Uint8Array
-  /** The same bytes as a Buffer: Buffer#copy fills it from a socket chunk without a view per row. */
-  private target: Buffer
+  /** A Buffer over `buf`: Buffer#copy fills it from a socket chunk without a view per row. */
+  view: Buffer
   length = 0
   constructor (private readonly cap: number, initial = 1 << 20) {
     this.buf = new SharedArrayBuffer(Math.min(cap, Math.max(1 << 16, initial)))
-    this.view = new Uint8Array(this.buf)
-    this.target = Buffer.from(this.buf)
+    this.view = Buffer.from(this.buf)
   }
 
   /** Appends `src[s, e)`; false when the cap would be passed: the caller stops keeping bytes. */
@@ -72,11 +70,11 @@ class SharedBytes {
       if (size > this.cap) size = this.cap
       if (size < this.length + n) return false
       const next = new SharedArrayBuffer(size)
-      const v = new Uint8Array(next)
-      v.set(this.view.subarray(0, this.length))
-      this.buf = next; this.view = v; this.target = Buffer.from(next)
+      const v = Buffer.from(next)
+      this.view.copy(v, 0, 0, this.length)
+      this.buf = next; this.view = v
     }
-    src.copy(this.target, this.length, s, e)
+    src.copy(this.view, this.length, s, e)
     this.length += n
     return true
   }
