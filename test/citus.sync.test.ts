@@ -29,7 +29,7 @@ import pg from 'pg'
 import pino from 'pino'
 import { createEngine, migrate, type Engine } from '../src'
 import { applyExport, canonicalJson, identityViolations, parseElements, COMPARED, type ApplyResult, type Row, type State } from './model'
-import { DATABASE_URL, Prng, evolveCatalog, productKey, changeProduct, freshId, randomProduct, readNdjson, readUserRows, removeTmp, renderExport, seedFromEnv, snapshotUser, tmpPath, writeExport, type Product } from './helpers'
+import { DATABASE_URL, Prng, evolveCatalog, productKey, changeProduct, freshId, randomProduct, readNdjson, readUserRows, removeTmp, renderExport, seedFromEnv, snapshotUser, tmpPath, toldFormat, writeExport, type Product } from './helpers'
 import { appName, backends, closeEngine, phaseOf, runsOf, simpleProducts, spawnCli, stateHash, tableExists, waitFor, writeJson, writeProducts } from './fault-helpers'
 
 const ENABLED = process.env.BRX_TEST_CITUS === '1'
@@ -204,7 +204,7 @@ async function syncAndCheck (state: State, p: Plan, watch: string[], label: stri
   let report: any
   let error: any
   try {
-    report = await (engine as Engine).sync({ input: file.path, userId: p.user, mode: p.mode, rejectsFile, diff: p.diff, ...p.opts })
+    report = await (engine as Engine).sync({ input: file.path, userId: p.user, mode: p.mode, rejectsFile, diff: p.diff, ...toldFormat(p.format, p.texts), ...p.opts })
   } catch (err) { error = err }
   const problems: string[] = []
   if (expected.error !== undefined) {

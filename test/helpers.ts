@@ -518,6 +518,16 @@ export interface GenOptions {
 }
 
 /** Renders an inventory as export element texts, with duplicates, rejects and malformed records mixed in. */
+/**
+ * `{ format }` when format auto would refuse the export as a whole: it tells
+ * NDJSON by a first byte of "{" (read.partition's malformed cases), so NDJSON
+ * whose first record is not an object (a mutation such as "not an object")
+ * must be named to be read record by record, as these models expect.
+ */
+export function toldFormat (format: 'json' | 'ndjson', texts: readonly string[]): { format?: 'ndjson' } {
+  return format === 'ndjson' && !(texts[0] ?? '{').trimStart().startsWith('{') ? { format: 'ndjson' } : {}
+}
+
 export function renderExport (rng: Prng, products: readonly Product[], o: GenOptions = {}): string[] {
   const style: RenderStyle = { escape: rng.pick([0, 0.05, 0.3]), dupKeys: rng.pick([0, 0.01, 0.05]), ws: rng.pick([0, 0.1, 0.5]), oneLine: o.oneLine }
   const mutations = activeMutations(o.exclude)

@@ -16,7 +16,7 @@ import path from 'node:path'
 import { applyExport, canonicalJson, identityViolations, parseElements, COMPARED, type ApplyOptions, type ApplyResult, type ModelReject, type Row, type State } from './model'
 import {
   DATABASE_URL, makePool, randomUser, tmpPath, removeTmp, Prng, seedFromEnv, writeExport, readUserRows, snapshotUser, readNdjson,
-  api, randomProduct, freshId, changeProduct, evolveCatalog, productKey, renderExport, toWire, renderJson, type ExportLayout, type Product,
+  api, randomProduct, freshId, changeProduct, evolveCatalog, productKey, renderExport, toldFormat, toWire, renderJson, type ExportLayout, type Product,
 } from './helpers'
 
 const seed = seedFromEnv()
@@ -153,6 +153,7 @@ async function runAndCheck (state: State, run: Run, watch: string[], label: stri
     ...run.opts,
   }
   if (run.format !== undefined) options.format = run.format
+  else Object.assign(options, toldFormat(run.layout.format, run.texts))
   const diff = syncNo++ % 2 === 0 ? 'engine' : 'database'
   options.diff = diff
   if (run.asStream === true && run.layout.gzip === true) options.gzip = true
