@@ -6,6 +6,7 @@ import { applyMigrations, migrateDataset } from './db/migrate'
 import { resolveDataset, type DatasetSpec } from './dataset'
 import { fromPgError } from './errors'
 import { createResolver } from './map'
+import { detachOnce } from './transform/detach-once'
 import { connectionFromEnv, fillEngineOptions, splitOptions, type EngineOptions, type FilledEngineOptions, type SyncOptions } from './options'
 import type { SyncReport } from './report/types'
 import { SyncMetrics, type EngineMetrics } from './metrics'
@@ -41,6 +42,7 @@ export class Engine {
 
   constructor (options: EngineOptions = {}) {
     const settings = fillEngineOptions(options)
+    detachOnce()
     const logger = settings.logger ?? pino({ level: 'silent' })
     this.#ownPool = settings.pgPool === null
     const pool = openPool({ ...poolOptions(settings, options), max: settings.pgPoolSize, logger })

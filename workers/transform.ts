@@ -7,6 +7,7 @@
 import os from 'node:os'
 import Piscina from 'piscina'
 import { workerData, type MessagePort } from 'node:worker_threads'
+import { detachOnce } from '../src/transform/detach-once'
 import { classifyTuples, transformPartition, type ClassifyAnswer, type ClassifyTask, type TransformTask, type MappingAnswer, type TransformResult } from '../src/transform/partition'
 
 // On Linux niceness is a per-thread attribute: this lowers only this worker thread, so the
@@ -15,6 +16,8 @@ const nice = (workerData as { nice?: number } | undefined)?.nice ?? 0
 if (nice > 0) {
   try { os.setPriority(nice) } catch { /* not permitted here: run at normal priority */ }
 }
+
+detachOnce()
 
 type Task = TransformTask & { port?: MessagePort }
 
