@@ -30,7 +30,7 @@ import pino from 'pino'
 import { createEngine, migrate, type Engine } from '../src'
 import { applyExport, canonicalJson, identityViolations, parseElements, COMPARED, type ApplyResult, type Row, type State } from './model'
 import { DATABASE_URL, Prng, evolveCatalog, productKey, changeProduct, freshId, randomProduct, readNdjson, readUserRows, removeTmp, renderExport, seedFromEnv, snapshotUser, tmpPath, toldFormat, writeExport, type Product } from './helpers'
-import { appName, backends, closeEngine, phaseOf, runsOf, simpleProducts, spawnCli, stateHash, tableExists, waitFor, writeJson, writeProducts } from './fault-helpers'
+import { appName, backends, blockStatement, closeEngine, phaseOf, runsOf, simpleProducts, spawnCli, stateHash, tableExists, waitFor, writeJson, writeProducts } from './fault-helpers'
 
 const ENABLED = process.env.BRX_TEST_CITUS === '1'
 const SKIP = ENABLED ? false : 'set BRX_TEST_CITUS=1 to run the Citus suite (it starts the local cluster of ../shared/citus: start-citus.sh)'
@@ -425,6 +425,11 @@ test(`SIGKILL of a CLI sync mid-merge leaves the old or the new inventory (seed 
     const tag = `citus-kill-${i}`
     const app = appName(tag)
     // Every other kill runs the engine diff.
+    // A merge statement on 10k rows can end between two polls, and so can every one after it (CI once
+    // saw a child commit before its delete was seen): lock a row the statement must touch, so that it
+    // waits visibly until the kill. A classify kill holds an update row, its next statement.
+    const hold = point === 'succeed' ? undefined : point === 'classify' ? 'update' : point as 'update' | 'insert' | 'delete'
+    if (hold !== undefined) await blockStatement(holder, user, hold, current.records, target.records)
     const child = spawnCli(['sync', '--input', target.path, '--user', user, '--no-mapping', '--database-url', tagged(tag), '--log-level', 'warn', '--diff', i % 2 === 0 ? 'engine' : 'database'])
     let exited = false
     void child.exited.then(() => { exited = true })
@@ -446,7 +451,7 @@ test(`SIGKILL of a CLI sync mid-merge leaves the old or the new inventory (seed 
       await waitFor('the run row update to wait', async () => (await backends(db(), app)).some(b => phaseOf(b.query) === 'succeed' && b.wait_event_type === 'Lock') ? true : undefined, 60_000, 2)
     } else if (rng.chance(0.5)) await sleep(rng.int(0, 5))
     child.child.kill('SIGKILL')
-    if (point === 'succeed') await holder.query('ROLLBACK')
+    await holder.query('ROLLBACK')
     const exit = await child.exited
     assert.equal(exit.signal, 'SIGKILL', `kill #${i}: the child was killed (${exit.stderr})`)
     await waitFor('the killed backends to end', async () => (await backends(db(), app)).length === 0 ? true : undefined, 20_000, 10)

@@ -17,7 +17,7 @@ import pino from 'pino'
 import { createEngine } from '../src'
 import { Prng, removeTmp, seedFromEnv } from './helpers'
 import {
-  MERGE_PHASES, PG_URL, adminPool, closeEngine, appName, backends, ms, phaseOf, runsOf, spawnCli, stateHash, tableExists, taggedUrl, waitFor, writeProducts,
+  MERGE_PHASES, PG_URL, adminPool, blockStatement, closeEngine, appName, backends, ms, phaseOf, runsOf, spawnCli, stateHash, tableExists, taggedUrl, waitFor, writeProducts,
   type Backend, type Child, type RunRow, type StateHash, newUser, forgetUsers } from './fault-helpers'
 
 const seed = seedFromEnv()
@@ -43,6 +43,8 @@ test(`SIGKILL of the CLI at >= 20 randomized points never leaves a mix (seed ${s
   const B = writeProducts({ products: N, seed: s, change: 0.3, add: 0.02, remove: 0.02 }, 'new')
   const poll = new pg.Client({ connectionString: PG_URL, application_name: 'brx-reliability-kill' })
   await poll.connect()
+  const holder = new pg.Client({ connectionString: PG_URL, application_name: 'brx-reliability-kill-lock' })
+  await holder.connect()
   const engine = createEngine({ databaseUrl: taggedUrl('kill-rerun'), mapping: { source: 'none' }, logger: pino({ level: 'silent' }) })
   try {
     const user = newUser()
@@ -78,12 +80,23 @@ test(`SIGKILL of the CLI at >= 20 randomized points never leaves a mix (seed ${s
       const tIter = performance.now()
       // Every other kill runs the engine diff: its scope read (a COPY), classify, gone-key COPY and delete are kill points too.
       const diff = i % 2 === 0 ? 'engine' : 'database'
+      // A merge statement can end between two polls, and so can every one after it: for a statement's
+      // kill point, lock a row it must touch, so that it waits visibly until the kill (then provably
+      // before COMMIT).
+      const hold = kind === 'update' || kind === 'insert' || kind === 'delete' ? kind : undefined
+      if (hold !== undefined) await blockStatement(holder, subject, hold, current.records, target.records)
       const child = spawnCli(['sync', '--input', target.path, '--user', subject, '--no-mapping', '--database-url', taggedUrl(tag), '--log-level', 'warn', '--diff', diff])
       const ctx = `kill #${i} (${kind}, diff ${diff}, seed ${seed})`
       missedCommitWindow = false
-      const seen = await killAt(kind, child, app, subject, poll, rng, fullMs)
+      let seen: string
+      try {
+        seen = await killAt(kind, child, app, subject, poll, rng, fullMs)
+      } finally {
+        // The killed backend waits on the lock until it is released; only then does it notice its client is gone.
+        if (hold !== undefined) await holder.query('ROLLBACK')
+      }
       // A COPY-kind kill is provably early only if the child was still copying or merging when killed.
-      const sure = BEFORE_COMMIT.has(kind) && !missedCommitWindow && (!kind.endsWith('copy') || /copy|analyze|classify|update|insert|delete/.test(seen))
+      const sure = (BEFORE_COMMIT.has(kind) || hold !== undefined) && !missedCommitWindow && (!kind.endsWith('copy') || /copy|analyze|classify|update|insert|delete/.test(seen))
       const tKill = performance.now()
       const exit = await child.exited
       const completed = kind === 'timed' && exit.code === 0
@@ -131,6 +144,7 @@ test(`SIGKILL of the CLI at >= 20 randomized points never leaves a mix (seed ${s
   } finally {
     await closeEngine(engine)
     await poll.end()
+    await holder.end()
   }
 })
 
