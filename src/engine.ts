@@ -70,7 +70,8 @@ export class Engine {
     this.#active++
     try {
       const report = await runSync(this.#handles, options)
-      end(report.dryRun ? 'dry_run' : 'succeeded', report.rows)
+      // A job already done in an earlier attempt wrote nothing now: its rows were counted then.
+      end(report.dryRun ? 'dry_run' : 'succeeded', report.alreadySucceeded === true ? undefined : report.rows)
       return report
     } catch (err) {
       end((err as { code?: string }).code === 'BRX_ERR_CANCELLED' ? 'cancelled' : 'failed')

@@ -115,6 +115,12 @@ export interface SyncOptions extends EngineOptions {
   dryRun?: boolean
   /** NDJSON of every committed change, complete once the transaction committed (temp name, then renamed). */
   changesFile?: string | null
+  /**
+   * The queue job this sync runs for (the job worker sets it), kept in sync_runs.job_id. If a run
+   * of this job already succeeded, the sync reads and writes nothing and returns that run's report
+   * (`alreadySucceeded: true`): a job retried after its commit is not applied twice.
+   */
+  jobId?: string | null
 }
 
 const cpus = Math.max(1, os.availableParallelism?.() ?? os.cpus().length)
@@ -144,6 +150,7 @@ export const defaults = {
   retryMaxMs: 30_000,
   dryRun: false,
   changesFile: null,
+  jobId: null,
   mapping: {
     exclude: [] as string[],
     unmapped: 'skip',
@@ -261,6 +268,7 @@ export interface FilledSyncOptions {
   onProgress: ((p: Progress) => void) | undefined
   dryRun: boolean
   changesFile: string | null
+  jobId: string | null
   writers: number
   partitionBytes: number | null
   maxInFlight: number
@@ -296,6 +304,8 @@ function validateSyncOptions (o: SyncOptions): void {
   if (o.changesFile !== undefined && o.changesFile !== null && (typeof o.changesFile !== 'string' || o.changesFile.length === 0)) fail('changesFile', 'must be a path or null.')
   // A dry run commits nothing, and the changes file lists only committed changes.
   if (o.dryRun === true && typeof o.changesFile === 'string') fail('changesFile', 'cannot be combined with dryRun: a dry run commits nothing (its report has samples of each kind of change).')
+  if (o.jobId !== undefined && o.jobId !== null && (typeof o.jobId !== 'string' || o.jobId.length === 0 || o.jobId.length > 200)) fail('jobId', 'must be a non-empty string of at most 200 characters, or null.')
+  if (o.dryRun === true && typeof o.jobId === 'string') fail('jobId', 'cannot be combined with dryRun: a dry run does not carry out a job.')
 }
 
 /**
@@ -339,6 +349,7 @@ export function fillSyncOptions (o: SyncOptions, engine: FilledEngineOptions): F
     onProgress: o.onProgress,
     dryRun: o.dryRun ?? defaults.dryRun,
     changesFile: o.changesFile ?? defaults.changesFile,
+    jobId: o.jobId ?? defaults.jobId,
     writers: o.writers ?? engine.writers,
     partitionBytes: o.partitionBytes ?? engine.partitionBytes,
     maxInFlight: o.maxInFlight ?? engine.maxInFlight,

@@ -132,7 +132,7 @@ export class SyncWorker {
     try {
       const data = checkJobData(job.data)
       const options = await this.syncOptions(data, slot, log)
-      const report = await this.engine.sync(options)
+      const report = await this.engine.sync({ ...options, jobId: job.id })
       await this.boss.complete(queue, job.id, summary(report))
       this.counts.succeeded++
       log.info({ runId: report.runId, rows: report.rows.read, ms: report.phases.total }, 'job succeeded')
@@ -220,7 +220,7 @@ export class SyncWorker {
 
 /** The job's output: enough to find the run in sync_runs and see what it did. */
 function summary (r: SyncReport): Record<string, unknown> {
-  return { runId: r.runId, rows: r.rows, ms: r.phases.total, fastPath: r.fastPath }
+  return { runId: r.runId, rows: r.rows, ms: r.phases.total, fastPath: r.fastPath, ...(r.alreadySucceeded === true ? { alreadySucceeded: true } : {}) }
 }
 
 export async function startWorker (options: WorkerOptions = {}): Promise<SyncWorker> {

@@ -62,6 +62,11 @@ export interface SyncReport {
   preview?: Preview
   /** The changes file, when one was asked for (complete: it appears only after COMMIT). */
   changesFile?: string | null
+  /**
+   * Set when `jobId` named a job whose sync had already committed (run `runId`, whose stored
+   * report this is): this call read and wrote nothing.
+   */
+  alreadySucceeded?: true
 }
 
 export interface Progress {

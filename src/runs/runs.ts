@@ -34,10 +34,10 @@ export async function releaseScopeLock (client: pg.ClientBase, table: string, sc
   await client.query('SELECT pg_advisory_unlock(hashtext($1), hashtext($2))', [table, scope])
 }
 
-export interface RunRow { id: string, dataset: string, scope: string, mode: string, staging: string, table: string, dryRun: boolean }
+export interface RunRow { id: string, dataset: string, scope: string, mode: string, staging: string, table: string, dryRun: boolean, jobId: string | null }
 
-const INSERT_RUN = `INSERT INTO sync_runs (id, dataset, scope, mode, status, pid, host, staging_table, target_table, dry_run)
-  VALUES ($1, $2, $3::jsonb, $4, 'running', $5, $6, $7, $8, $9)`
+const INSERT_RUN = `INSERT INTO sync_runs (id, dataset, scope, mode, status, pid, host, staging_table, target_table, dry_run, job_id)
+  VALUES ($1, $2, $3::jsonb, $4, 'running', $5, $6, $7, $8, $9, $10)`
 
 const RESTART_RUN = `${INSERT_RUN}
   ON CONFLICT (id) DO UPDATE SET status = 'running', finished_at = NULL, error_code = NULL, error_message = NULL, heartbeat_at = now()
@@ -63,10 +63,20 @@ export async function restartRun (client: pg.ClientBase, r: RunRow): Promise<voi
 
 async function writeRun (client: pg.ClientBase, sql: string, r: RunRow): Promise<void> {
   try {
-    await client.query(sql, [r.id, r.dataset, r.scope, r.mode, process.pid, os.hostname(), r.staging, r.table, r.dryRun])
+    await client.query(sql, [r.id, r.dataset, r.scope, r.mode, process.pid, os.hostname(), r.staging, r.table, r.dryRun, r.jobId])
   } catch (err) {
     throw fromPgError(err, 'Recording the run in sync_runs')
   }
+}
+
+/**
+ * The report of a succeeded run of this job, if any. Asked under the scope lock: a run of the job
+ * still going elsewhere holds that lock, so what this finds cannot commit after the question.
+ */
+export async function succeededRunOfJob (client: pg.ClientBase, jobId: string): Promise<Record<string, unknown> | null> {
+  const { rows } = await client.query<{ report: Record<string, unknown> }>(
+    "SELECT report FROM sync_runs WHERE job_id = $1 AND status = 'succeeded' AND NOT dry_run ORDER BY finished_at DESC LIMIT 1", [jobId])
+  return rows[0]?.report ?? null
 }
 
 /** Progress and heartbeat; best effort, by whoever has a connection free (never waited for). */

@@ -32,7 +32,7 @@ import { isSmallInput } from '../read/peek'
 import { openSource, type OpenedSource } from '../read/source'
 import { buildReport } from '../report/build'
 import type { SyncReport } from '../report/types'
-import { acquireScopeLock, dropStaging, failRun, reapAbandoned, releaseScopeLock, restartRun, startRun } from '../runs/runs'
+import { acquireScopeLock, dropStaging, failRun, reapAbandoned, releaseScopeLock, restartRun, startRun, succeededRunOfJob } from '../runs/runs'
 import type { TupleLayout } from '../transform/partition'
 import { DIFF_MAX_BYTES, estimateScope, readExisting } from '../diff/read'
 import { PendingDiff } from '../diff/pending'
@@ -82,7 +82,8 @@ async function attemptSync (run: SyncRun, attempt: number): Promise<SyncReport> 
   }
   let broken: unknown = null
   try {
-    await prepare(run)
+    const earlier = await prepare(run)
+    if (earlier !== null) return earlier
     const layout = await openSink(run)
     const tLoad = performance.now()
     await load(run, layout)
@@ -100,8 +101,11 @@ async function attemptSync (run: SyncRun, attempt: number): Promise<SyncReport> 
   }
 }
 
-/** Input, schema, scope lock, dead runs reaped, the run row, the catalog: all before anything is written. */
-async function prepare (run: SyncRun): Promise<void> {
+/**
+ * Input, schema, scope lock, dead runs reaped, the run row, the catalog: all before anything is
+ * written. Returns the stored report of the job's run when `jobId` names a job already done.
+ */
+async function prepare (run: SyncRun): Promise<SyncReport | null> {
   const o = run.options
   // The input first: a missing file or a rejected token fails before anything is locked, recorded or opened for COPY.
   run.source = await openInput(run)
@@ -118,6 +122,13 @@ async function prepare (run: SyncRun): Promise<void> {
   run.time('lock', tLock)
   const reaped = await reapAbandoned(run.control, run.dataset.name, o.scope.key, run.id)
   if (reaped > 0) run.log.warn({ reaped }, 'marked abandoned runs of this scope failed and dropped their staging')
+  if (o.jobId !== null) {
+    const earlier = await succeededRunOfJob(run.control, o.jobId)
+    if (earlier !== null) {
+      run.log.warn({ job: o.jobId, earlierRun: earlier.runId }, 'this job already committed in an earlier attempt; nothing synced')
+      return { ...earlier, alreadySucceeded: true } as unknown as SyncReport
+    }
+  }
   // A new run's staging cannot exist yet; a retry's may.
   if (run.attempt > 1) await dropStaging(run.control, run.staging)
   // The light path records its run inside its one transaction (one commit instead of two): see openSink.
@@ -126,6 +137,7 @@ async function prepare (run: SyncRun): Promise<void> {
     run.recorded = true
   }
   if (run.unmapped !== null) await run.engine.resolver.check(o.signal)
+  return null
 }
 
 /**

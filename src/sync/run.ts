@@ -148,7 +148,7 @@ export class SyncRun {
 
   /** The row this run keeps in sync_runs. */
   get row (): RunRow {
-    return { id: this.id, dataset: this.dataset.name, scope: this.options.scope.key, mode: this.options.mode, staging: this.staging, table: this.dataset.table, dryRun: this.options.dryRun }
+    return { id: this.id, dataset: this.dataset.name, scope: this.options.scope.key, mode: this.options.mode, staging: this.staging, table: this.dataset.table, dryRun: this.options.dryRun, jobId: this.options.jobId }
   }
 
   // A function, not a narrowed property: the signal can fire between any two awaits.
