@@ -46,6 +46,10 @@ test('a sync naming a job already done returns that run\'s report and changes no
   assert.equal(again.runId, first.runId)
   assert.deepEqual(again.rows, first.rows)
   assert.deepEqual(await scalarHashDb(db, user), stateA, 'the table is as the job left it')
+  // Not even its input is opened (a live source would be fetched again): a path that no longer exists is fine.
+  const gone = await engine.sync({ input: `${A.path}.gone`, userId: user, jobId: job })
+  assert.equal(gone.alreadySucceeded, true)
+  assert.equal(gone.runId, first.runId)
   assert.deepEqual((await runsOfJob(job)).map(r => [r.id, r.status]), [[first.runId, 'succeeded']], 'no second run row')
   // Another job of the same seller syncs as usual.
   const next = await engine.sync({ input: B.path, userId: user, jobId: randomUUID() })

@@ -70,8 +70,9 @@ async function writeRun (client: pg.ClientBase, sql: string, r: RunRow): Promise
 }
 
 /**
- * The report of a succeeded run of this job, if any. Asked under the scope lock: a run of the job
- * still going elsewhere holds that lock, so what this finds cannot commit after the question.
+ * The report of a succeeded run of this job, if any. Asked before the input is opened and again
+ * under the scope lock: a run of the job still going elsewhere holds that lock, so the second
+ * answer cannot be overtaken by its commit.
  */
 export async function succeededRunOfJob (client: pg.ClientBase, jobId: string): Promise<Record<string, unknown> | null> {
   const { rows } = await client.query<{ report: Record<string, unknown> }>(

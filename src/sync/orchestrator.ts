@@ -107,6 +107,9 @@ async function attemptSync (run: SyncRun, attempt: number): Promise<SyncReport> 
  */
 async function prepare (run: SyncRun): Promise<SyncReport | null> {
   const o = run.options
+  // A job already done opens no input (a live source would be fetched, and could refuse a token revoked since).
+  const done = await jobAlreadyDone(run)
+  if (done !== null) return done
   // The input first: a missing file or a rejected token fails before anything is locked, recorded or opened for COPY.
   run.source = await openInput(run)
   await checkSchema(run.control, run.dataset)
@@ -122,13 +125,9 @@ async function prepare (run: SyncRun): Promise<SyncReport | null> {
   run.time('lock', tLock)
   const reaped = await reapAbandoned(run.control, run.dataset.name, o.scope.key, run.id)
   if (reaped > 0) run.log.warn({ reaped }, 'marked abandoned runs of this scope failed and dropped their staging')
-  if (o.jobId !== null) {
-    const earlier = await succeededRunOfJob(run.control, o.jobId)
-    if (earlier !== null) {
-      run.log.warn({ job: o.jobId, earlierRun: earlier.runId }, 'this job already committed in an earlier attempt; nothing synced')
-      return { ...earlier, alreadySucceeded: true } as unknown as SyncReport
-    }
-  }
+  // Asked again under the lock: a run of this job that was still going has committed or died by now.
+  const doneMeanwhile = await jobAlreadyDone(run)
+  if (doneMeanwhile !== null) return doneMeanwhile
   // A new run's staging cannot exist yet; a retry's may.
   if (run.attempt > 1) await dropStaging(run.control, run.staging)
   // The light path records its run inside its one transaction (one commit instead of two): see openSink.
@@ -138,6 +137,16 @@ async function prepare (run: SyncRun): Promise<SyncReport | null> {
   }
   if (run.unmapped !== null) await run.engine.resolver.check(o.signal)
   return null
+}
+
+/** The stored report of a succeeded run of the sync's job (`jobId`), marked `alreadySucceeded`; else null. */
+async function jobAlreadyDone (run: SyncRun): Promise<SyncReport | null> {
+  const job = run.options.jobId
+  if (job === null) return null
+  const earlier = await succeededRunOfJob(run.control, job)
+  if (earlier === null) return null
+  run.log.warn({ job, earlierRun: earlier.runId }, 'this job already committed in an earlier attempt; nothing synced')
+  return { ...earlier, alreadySucceeded: true } as unknown as SyncReport
 }
 
 /**
